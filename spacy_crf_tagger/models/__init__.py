@@ -1,0 +1,1 @@
+"""Thinc wiring of the sequence labeller; plain PyTorch modules live in ``pytorch/``."""

@@ -1,0 +1,1 @@
+"""Plain PyTorch modules and CRF algorithms: no spaCy or Thinc imports."""

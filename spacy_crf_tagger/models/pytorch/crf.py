@@ -1,0 +1,296 @@
+"""Linear-chain conditional random field: forward algorithm, Viterbi, forward-backward.
+
+For emissions ``E`` (T, K), transitions ``A`` (K, K), start scores ``s`` (K) and end
+scores ``e`` (K), a tag sequence ``y`` of length T scores
+
+    score(y) = s[y_0] + sum_t E[t, y_t] + sum_{t>0} A[y_{t-1}, y_t] + e[y_{T-1}]
+
+and ``p(y | x) = exp(score(y)) / Z`` where ``Z`` sums over all K**T sequences
+(global normalisation, Lafferty et al. 2001).
+
+Every function is batched over sequences (B) and tags (K). Sequences of different
+lengths are right-padded to T and described by a boolean ``mask`` (B, T) whose True
+entries come first in each row; every sequence has at least one token. The only
+Python loops run over time steps; nothing leaves the device of the inputs. Inputs
+in half precision are upcast: the dynamic programmes always run in float32 or wider.
+"""
+from typing import NamedTuple, Tuple
+
+import torch
+from torch import Tensor
+
+# "Impossible" in log space. Finite, so that a logsumexp over only impossible
+# entries (e.g. a forbidden tag under a partial-label constraint) keeps a
+# defined gradient; exp(NEG) underflows to exactly 0 in float32.
+NEG = -1.0e4
+
+
+class CRFPotentials(NamedTuple):
+    """The scores a linear-chain CRF is defined by, for a padded batch.
+
+    emissions (Tensor): Shape (B, T, K).
+    mask (Tensor): Shape (B, T), bool; True for real tokens.
+    transitions (Tensor): Shape (K, K); ``transitions[i, j]`` scores tag i -> tag j.
+    start (Tensor): Shape (K,).
+    end (Tensor): Shape (K,).
+    """
+
+    emissions: Tensor
+    mask: Tensor
+    transitions: Tensor
+    start: Tensor
+    end: Tensor
+
+
+def _wide(x: Tensor) -> Tensor:
+    return x if x.dtype == torch.float64 else x.float()
+
+
+def validate(p: CRFPotentials) -> CRFPotentials:
+    """Check shapes and upcast to at least float32.
+
+    RETURNS (CRFPotentials): The potentials in float32 (or float64).
+    """
+    if p.emissions.dim() != 3:
+        raise ValueError(
+            f"Expected emissions of shape (batch, length, tags), got {tuple(p.emissions.shape)}."
+        )
+    B, T, K = p.emissions.shape
+    if tuple(p.mask.shape) != (B, T):
+        raise ValueError(
+            f"Expected a mask of shape {(B, T)} to match the emissions, got {tuple(p.mask.shape)}."
+        )
+    if tuple(p.transitions.shape) != (K, K):
+        raise ValueError(
+            f"Expected transitions of shape {(K, K)} for {K} tags, got {tuple(p.transitions.shape)}."
+        )
+    for name, x in (("start", p.start), ("end", p.end)):
+        if tuple(x.shape) != (K,):
+            raise ValueError(f"Expected {name} scores of shape {(K,)}, got {tuple(x.shape)}.")
+    if T == 0 or B == 0:
+        raise ValueError(
+            f"Expected a non-empty batch of non-empty sequences, got emissions of shape {(B, T, K)}."
+        )
+    if not bool(p.mask[:, 0].all()):
+        raise ValueError(
+            "Expected every sequence to have at least one token (mask[:, 0] all True). "
+            "Remove empty sequences before calling the CRF."
+        )
+    return CRFPotentials(
+        _wide(p.emissions),
+        p.mask.bool(),
+        _wide(p.transitions),
+        _wide(p.start),
+        _wide(p.end),
+    )
+
+
+def forward_scores(p: CRFPotentials) -> Tensor:
+    """Forward algorithm.
+
+    RETURNS (Tensor): alpha, shape (B, T, K): log of the summed scores of all
+        prefixes ending in tag k at step t, emission at t included. Padded steps
+        repeat the value of the last real step.
+    """
+    E, mask, A, start, _ = p
+    alpha = start + E[:, 0]  # shape: (B, K)
+    alphas = [alpha]
+    for t in range(1, E.shape[1]):
+        # shape: (B, K_prev, 1) + (1, K_prev, K) -> logsumexp over K_prev -> (B, K)
+        nxt = torch.logsumexp(alpha.unsqueeze(2) + A.unsqueeze(0), dim=1) + E[:, t]
+        alpha = torch.where(mask[:, t].unsqueeze(1), nxt, alpha)
+        alphas.append(alpha)
+    return torch.stack(alphas, dim=1)
+
+
+def backward_scores(p: CRFPotentials) -> Tensor:
+    """Backward algorithm.
+
+    RETURNS (Tensor): beta, shape (B, T, K): log of the summed scores of all
+        suffixes after step t given tag k at t (emission at t excluded, end
+        score included). Padded steps hold the end scores.
+    """
+    E, mask, A, _, end = p
+    T = E.shape[1]
+    beta = end.expand(E.shape[0], -1)  # shape: (B, K)
+    betas = [beta]
+    for t in range(T - 2, -1, -1):
+        # shape: (1, K, K_next) + (B, 1, K_next) -> logsumexp over K_next -> (B, K)
+        nxt = torch.logsumexp(A.unsqueeze(0) + (E[:, t + 1] + beta).unsqueeze(1), dim=2)
+        beta = torch.where(mask[:, t + 1].unsqueeze(1), nxt, end.expand_as(nxt))
+        betas.append(beta)
+    betas.reverse()
+    return torch.stack(betas, dim=1)
+
+
+def log_partition(p: CRFPotentials) -> Tensor:
+    """log Z for each sequence.
+
+    RETURNS (Tensor): Shape (B,).
+    """
+    p = validate(p)
+    alpha = forward_scores(p)
+    return torch.logsumexp(alpha[:, -1] + p.end, dim=1)
+
+
+def constrain_to_gold(emissions: Tensor, gold: Tensor) -> Tensor:
+    """Make every tag but the gold one impossible where the gold tag is known.
+
+    emissions (Tensor): Shape (B, T, K).
+    gold (Tensor): Shape (B, T), long; -1 where the gold tag is missing.
+    RETURNS (Tensor): Shape (B, T, K).
+    """
+    K = emissions.shape[2]
+    known = (gold >= 0).unsqueeze(2)
+    is_gold = torch.arange(K, device=gold.device) == gold.unsqueeze(2)
+    return emissions.masked_fill(known & ~is_gold, NEG)
+
+
+def negative_log_likelihood(p: CRFPotentials, gold: Tensor) -> Tensor:
+    """-log p(gold | x), with missing gold tags (-1) marginalised out.
+
+    The likelihood of a partially labelled sequence is the summed probability of
+    every complete sequence that agrees with the known tags, so the loss is
+    ``log Z - log Z_gold`` where ``Z_gold`` runs the forward algorithm with the
+    known positions clamped. With every tag known this is the usual CRF loss;
+    with none known it is 0.
+
+    gold (Tensor): Shape (B, T), long; -1 for missing tags (padding included).
+    RETURNS (Tensor): Shape (B,).
+    """
+    p = validate(p)
+    if tuple(gold.shape) != tuple(p.mask.shape):
+        raise ValueError(
+            f"Expected gold tags of shape {tuple(p.mask.shape)}, got {tuple(gold.shape)}."
+        )
+    K = p.emissions.shape[2]
+    if bool((gold >= K).any()) or bool((gold < -1).any()):
+        raise ValueError(f"Expected gold tag ids in [-1, {K - 1}], got values outside it.")
+    B = gold.shape[0]
+    # One forward pass over the free and the clamped copies of the batch.
+    both = CRFPotentials(
+        torch.cat([p.emissions, constrain_to_gold(p.emissions, gold)]),
+        torch.cat([p.mask, p.mask]),
+        p.transitions,
+        p.start,
+        p.end,
+    )
+    alpha = forward_scores(both)
+    log_z = torch.logsumexp(alpha[:, -1] + p.end, dim=1)  # shape: (2B,)
+    return log_z[:B] - log_z[B:]
+
+
+def marginals(p: CRFPotentials) -> Tensor:
+    """Posterior probability of each tag at each position (forward-backward).
+
+    RETURNS (Tensor): Shape (B, T, K); rows sum to 1 on real tokens, 0 on padding.
+    """
+    p = validate(p)
+    alpha = forward_scores(p)
+    beta = backward_scores(p)
+    log_z = torch.logsumexp(alpha[:, -1] + p.end, dim=1)
+    probs = torch.exp(alpha + beta - log_z[:, None, None])
+    return probs * p.mask.unsqueeze(2)
+
+
+def viterbi_decode(p: CRFPotentials) -> Tuple[Tensor, Tensor]:
+    """Best tag sequence for each sequence, with its score.
+
+    Padded steps carry the score forward unchanged with identity back-pointers,
+    so the end scores can be added once after the loop and the back-trace runs
+    for the whole batch at once.
+
+    RETURNS (Tuple[Tensor, Tensor]): tags, shape (B, T), long (padding positions
+        repeat the last tag; mask them), and scores, shape (B,).
+    """
+    p = validate(p)
+    E, mask, A, start, end = p
+    B, T, K = E.shape
+    identity = torch.arange(K, device=E.device).expand(B, K)
+    score = start + E[:, 0]  # shape: (B, K)
+    history = []
+    for t in range(1, T):
+        # shape: (B, K_prev, K): best previous tag for each current tag
+        best, prev = (score.unsqueeze(2) + A.unsqueeze(0)).max(dim=1)
+        step = mask[:, t].unsqueeze(1)
+        score = torch.where(step, best + E[:, t], score)
+        history.append(torch.where(step, prev, identity))
+    best_score, last = (score + end).max(dim=1)  # shape: (B,)
+    path = [last]
+    for prev in reversed(history):
+        last = prev.gather(1, last.unsqueeze(1)).squeeze(1)
+        path.append(last)
+    path.reverse()
+    return torch.stack(path, dim=1), best_score
+
+
+def sequence_score(p: CRFPotentials, tags: Tensor) -> Tensor:
+    """Unnormalised score of given tag sequences.
+
+    tags (Tensor): Shape (B, T), long; padding positions are ignored.
+    RETURNS (Tensor): Shape (B,).
+    """
+    p = validate(p)
+    E, mask, A, start, end = p
+    tags = tags.masked_fill(~mask, 0)
+    lengths = mask.sum(dim=1)
+    emit = E.gather(2, tags.unsqueeze(2)).squeeze(2)  # shape: (B, T)
+    trans = A[tags[:, :-1], tags[:, 1:]]  # shape: (B, T - 1)
+    last = tags.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)
+    return (
+        start[tags[:, 0]]
+        + (emit * mask).sum(dim=1)
+        + (trans * mask[:, 1:]).sum(dim=1)
+        + end[last]
+    )
+
+
+class LinearChainCRF(torch.nn.Module):
+    """Transition, start and end scores of a linear-chain CRF over ``n_tags`` tags,
+    with an optional structural constraint: transitions that are not allowed (e.g.
+    ``O -> I-PER`` in BIO) get the score NEG in training and decoding alike. The
+    constraint masks are buffers, so they are saved with the weights.
+
+    n_tags (int): The number of tags, K.
+    """
+
+    def __init__(self, n_tags: int):
+        super().__init__()
+        if n_tags < 1:
+            raise ValueError(f"Expected at least one tag, got n_tags={n_tags}.")
+        self.n_tags = n_tags
+        self.transitions = torch.nn.Parameter(torch.zeros(n_tags, n_tags))
+        self.start = torch.nn.Parameter(torch.zeros(n_tags))
+        self.end = torch.nn.Parameter(torch.zeros(n_tags))
+        self.register_buffer("allowed", torch.ones(n_tags, n_tags, dtype=torch.bool))
+        self.register_buffer("allowed_start", torch.ones(n_tags, dtype=torch.bool))
+        self.register_buffer("allowed_end", torch.ones(n_tags, dtype=torch.bool))
+
+    def set_constraints(self, allowed: Tensor, allowed_start: Tensor, allowed_end: Tensor) -> None:
+        """Restrict the transitions.
+
+        allowed (Tensor): Shape (K, K), bool; ``allowed[i, j]``: may tag j follow tag i.
+        allowed_start (Tensor): Shape (K,), bool; may a sequence start with the tag.
+        allowed_end (Tensor): Shape (K,), bool; may a sequence end with the tag.
+        """
+        K = self.n_tags
+        for name, x, shape in (
+            ("allowed", allowed, (K, K)),
+            ("allowed_start", allowed_start, (K,)),
+            ("allowed_end", allowed_end, (K,)),
+        ):
+            if tuple(x.shape) != shape:
+                raise ValueError(f"Expected {name} of shape {shape}, got {tuple(x.shape)}.")
+            getattr(self, name).copy_(x.bool())
+
+    def forward(self) -> Tuple[Tensor, Tensor, Tensor]:
+        """RETURNS (Tuple[Tensor, Tensor, Tensor]): transitions (K, K), start (K,) and
+        end (K,) scores, with disallowed entries set to NEG."""
+        return (
+            self.transitions.masked_fill(~self.allowed, NEG),
+            self.start.masked_fill(~self.allowed_start, NEG),
+            self.end.masked_fill(~self.allowed_end, NEG),
+        )
+
+    def extra_repr(self) -> str:
+        return f"n_tags={self.n_tags}"

@@ -1,0 +1,155 @@
+"""The network that turns word features into emission scores: character CNN, recurrent
+encoder and a linear projection, plus the CRF's transition scores. Plain PyTorch; no
+spaCy or Thinc imports.
+"""
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .crf import LinearChainCRF
+
+RNN_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+class CharCNN(nn.Module):
+    """Character embeddings, one convolution and max-pooling over each word
+    (Ma & Hovy 2016, section 2.1).
+
+    n_chars (int): Rows of the character embedding table; id 0 is padding.
+    embed_size (int): Character embedding width.
+    filters (int): Number of convolution filters = output width.
+    window (int): Convolution window, in characters.
+    dropout (float): Dropout on the character embeddings.
+    """
+
+    def __init__(self, n_chars: int, embed_size: int, filters: int, window: int, dropout: float):
+        super().__init__()
+        self.embed = nn.Embedding(n_chars, embed_size, padding_idx=0)
+        bound = (3.0 / embed_size) ** 0.5
+        nn.init.uniform_(self.embed.weight, -bound, bound)
+        with torch.no_grad():
+            self.embed.weight[0].zero_()
+        self.dropout = nn.Dropout(dropout)
+        self.conv = nn.Conv1d(embed_size, filters, window, padding="same")
+        self.width = filters
+
+    def forward(self, chars: Tensor) -> Tensor:
+        """chars (Tensor): Character ids, shape (N, C), 0 = padding.
+        RETURNS (Tensor): Shape (N, filters).
+        """
+        x = self.dropout(self.embed(chars)).transpose(1, 2)  # shape: (N, E, C)
+        h = self.conv(x)  # shape: (N, F, C')
+        pad = (chars == 0).unsqueeze(1)
+        pooled = h.masked_fill(pad, float("-inf")).max(dim=2).values
+        # A token without characters (possible for Docs built from words=[""]) pools to 0.
+        return pooled.masked_fill(pad.all(dim=2), 0.0)
+
+
+class RNNEncoder(nn.Module):
+    """A (bi)directional recurrent layer stack over padded sequences.
+
+    input_size (int): Input width.
+    cell (str): "lstm", "gru" or "rnn" (Elman RNN with tanh).
+    hidden_size (int): Hidden units per direction.
+    depth (int): Number of stacked layers.
+    bidirectional (bool): Run a second layer right to left and concatenate.
+    dropout (float): Dropout between stacked layers.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        cell: str,
+        hidden_size: int,
+        depth: int,
+        bidirectional: bool,
+        dropout: float,
+    ):
+        super().__init__()
+        if cell not in RNN_CELLS:
+            raise ValueError(f"Unknown cell {cell!r}: expected one of {sorted(RNN_CELLS)}.")
+        self.rnn = RNN_CELLS[cell](
+            input_size,
+            hidden_size,
+            num_layers=depth,
+            bidirectional=bidirectional,
+            dropout=dropout if depth > 1 else 0.0,
+            batch_first=True,
+        )
+        if cell == "lstm":
+            # Forget-gate bias 1.0 (Ma & Hovy 2016, section 3.1).
+            for name, param in self.rnn.named_parameters():
+                if name.startswith("bias_ih"):
+                    param.data[hidden_size : 2 * hidden_size] = 1.0
+        self.width = hidden_size * (2 if bidirectional else 1)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """x (Tensor): Shape (B, T, I). lengths (Tensor): Shape (B,), on the CPU, all >= 1.
+        RETURNS (Tensor): Shape (B, T, width); padding positions are 0.
+        """
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.rnn(packed)
+        y, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return y
+
+
+class SequenceLabelerNet(nn.Module):
+    """Word features (+ character CNN) -> dropout -> recurrent encoder -> dropout ->
+    linear emission scores, with the CRF's transition scores alongside.
+
+    word_width (int): Width of the incoming word features.
+    n_tags (int): Number of output tags, K.
+    char_cnn (Optional[CharCNN]): Character features, concatenated to the words.
+    encoder_args (Optional[dict]): ``RNNEncoder`` arguments, or None for no encoder
+        (word features straight into the output layer).
+    dropout (float): Dropout on the encoder's input and output.
+    use_transitions (bool): Whether to create transition scores (CRF) or not.
+    """
+
+    def __init__(
+        self,
+        word_width: int,
+        n_tags: int,
+        char_cnn: Optional[CharCNN],
+        encoder_args: Optional[dict],
+        dropout: float,
+        use_transitions: bool,
+    ):
+        super().__init__()
+        self.char_cnn = char_cnn
+        width = word_width + (char_cnn.width if char_cnn is not None else 0)
+        self.dropout = nn.Dropout(dropout)
+        self.encoder = RNNEncoder(width, **encoder_args) if encoder_args is not None else None
+        if self.encoder is not None:
+            width = self.encoder.width
+        self.emission = nn.Linear(width, n_tags)
+        self.crf = LinearChainCRF(n_tags) if use_transitions else None
+
+    def forward(
+        self, words: Tensor, chars: Optional[Tensor], lengths: Tensor
+    ) -> Tuple[Tensor, ...]:
+        """words (Tensor): Shape (B, T, W). chars (Optional[Tensor]): character ids,
+        shape (B, T, C). lengths (Tensor): Shape (B,), on the CPU.
+
+        RETURNS (Tuple[Tensor, ...]): emissions (B, T, K), then transitions (K, K),
+            start (K,) and end (K,) when the net has a CRF.
+        """
+        x = words
+        if self.char_cnn is not None:
+            if chars is None:
+                raise ValueError("Expected character ids for the character CNN, got None.")
+            # Run the CNN on real tokens only, then scatter back into the padding.
+            real = torch.arange(chars.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+            real = real.to(chars.device)
+            char_feats = x.new_zeros(chars.shape[0], chars.shape[1], self.char_cnn.width)
+            char_feats[real] = self.char_cnn(chars[real]).to(x.dtype)
+            x = torch.cat([x, char_feats], dim=2)
+        x = self.dropout(x)
+        if self.encoder is not None:
+            x = self.dropout(self.encoder(x, lengths))
+        emissions = self.emission(x)
+        if self.crf is None:
+            return (emissions,)
+        return (emissions, *self.crf())

@@ -1,0 +1,71 @@
+"""Output layers: how emission (and transition) scores become a loss, a decoded tag
+sequence and tag marginals.
+
+``crf``      global normalisation over whole sequences (forward algorithm, Viterbi).
+``softmax``  local normalisation per token, each token decoded independently.
+
+Each layer is a stateless object over ``CRFPotentials``; the scores themselves are
+produced by ``SequenceLabelerNet``. Missing gold tags are given as -1.
+"""
+from typing import Dict, Tuple
+
+import torch
+from torch import Tensor
+
+from . import crf
+from .crf import CRFPotentials
+
+
+class CRFOutput:
+    """Linear-chain CRF: p(y | x) normalised over all tag sequences."""
+
+    name = "crf"
+    uses_transitions = True
+
+    def nll(self, p: CRFPotentials, gold: Tensor) -> Tensor:
+        """RETURNS (Tensor): -log p(gold | x) per sequence, shape (B,)."""
+        return crf.negative_log_likelihood(p, gold)
+
+    def decode(self, p: CRFPotentials) -> Tuple[Tensor, Tensor]:
+        """RETURNS (Tuple[Tensor, Tensor]): best tags (B, T) and their log-probability (B,)."""
+        tags, score = crf.viterbi_decode(p)
+        return tags, score - crf.log_partition(p)
+
+    def marginals(self, p: CRFPotentials) -> Tensor:
+        """RETURNS (Tensor): p(y_t = k | x), shape (B, T, K)."""
+        return crf.marginals(p)
+
+
+class SoftmaxOutput:
+    """Independent softmax per token: p(y | x) = prod_t p(y_t | x)."""
+
+    name = "softmax"
+    uses_transitions = False
+
+    def nll(self, p: CRFPotentials, gold: Tensor) -> Tensor:
+        p = crf.validate(p)
+        log_probs = torch.log_softmax(p.emissions, dim=2)
+        known = (gold >= 0) & p.mask
+        picked = log_probs.gather(2, gold.clamp(min=0).unsqueeze(2)).squeeze(2)
+        return -(picked * known).sum(dim=1)
+
+    def decode(self, p: CRFPotentials) -> Tuple[Tensor, Tensor]:
+        p = crf.validate(p)
+        log_probs, tags = torch.log_softmax(p.emissions, dim=2).max(dim=2)
+        return tags, (log_probs * p.mask).sum(dim=1)
+
+    def marginals(self, p: CRFPotentials) -> Tensor:
+        p = crf.validate(p)
+        return torch.softmax(p.emissions, dim=2) * p.mask.unsqueeze(2)
+
+
+OUTPUT_LAYERS: Dict[str, object] = {"crf": CRFOutput(), "softmax": SoftmaxOutput()}
+
+
+def get_output_layer(name: str):
+    """Look up an output layer by name ("crf" or "softmax")."""
+    if name not in OUTPUT_LAYERS:
+        raise ValueError(
+            f"Unknown output layer {name!r}: expected one of {sorted(OUTPUT_LAYERS)}."
+        )
+    return OUTPUT_LAYERS[name]

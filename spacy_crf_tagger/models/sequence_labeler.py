@@ -1,0 +1,211 @@
+"""Thinc wiring of the sequence labeller: any spaCy tok2vec (Docs -> List[Floats2d])
+feeds a PyTorch ``SequenceLabelerNet``, which is built lazily once the input width
+(nI) and the number of tags (nO) are known.
+
+The model's output is ``LabelerOutput``: the CRF potentials of the non-empty Docs
+as torch tensors, on the model's device. The structured loss and decoding run on
+these in the component (``get_loss`` / ``predict``); the gradient of the loss with
+respect to every potential (emissions *and* transitions) is passed back through
+``backprop``, so the transition scores, the network and an upstream tok2vec or
+listener are all trained through spaCy's normal ``update`` with one optimiser.
+"""
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import torch
+from spacy.tokens import Doc
+from thinc.api import ArgsKwargs, Model, PyTorchShim, torch2xp, xp2torch
+from thinc.types import Floats2d
+
+from .featurize import padded_char_ids
+from .pytorch.crf import CRFPotentials
+from .pytorch.net import CharCNN, SequenceLabelerNet
+from .pytorch.output_layers import get_output_layer
+from .settings import CharCNNSettings, RNNEncoderSettings
+
+
+@dataclass
+class LabelerOutput:
+    """What the labeller model returns for a batch of Docs.
+
+    potentials (Optional[CRFPotentials]): Scores of the non-empty Docs, padded to
+        (B', T, K); None when every Doc is empty. Transitions are zeros for
+        local output layers.
+    doc_index (List[int]): Batch position of each row of the potentials.
+    lengths (List[int]): Length of every Doc in the batch.
+    """
+
+    potentials: Optional[CRFPotentials]
+    doc_index: List[int]
+    lengths: List[int]
+
+
+LabelerModelT = Model[List[Doc], LabelerOutput]
+
+
+def build_sequence_labeler_v1(
+    *,
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    char_cnn: Optional[CharCNNSettings] = None,
+    encoder: Optional[RNNEncoderSettings] = None,
+    output: str = "crf",
+    dropout: float = 0.5,
+    mixed_precision: bool = False,
+    nO: Optional[int] = None,
+) -> LabelerModelT:
+    """Build a sequence labeller: word features + optional character CNN, an optional
+    recurrent encoder, and an output layer.
+
+    The classic BiLSTM-CNN-CRF (Ma & Hovy 2016) is ``char_cnn`` =
+    ``spacy-crf-tagger.CharCNN.v1``, ``encoder`` = ``spacy-crf-tagger.RNNEncoder.v1``
+    (LSTM, bidirectional, 200) and ``output = "crf"``. Simpler systems come from the
+    same builder: ``output = "softmax"`` for local normalisation, ``char_cnn = null``
+    without characters, ``encoder = null`` for features straight into the output.
+
+    tok2vec (Model[List[Doc], List[Floats2d]]): Word features, e.g.
+        ``spacy.MultiHashEmbed.v2`` (hashed lexical features and static vectors) or a
+        listener (``spacy.Tok2VecListener.v1``) to a shared tok2vec or transformer.
+    char_cnn (Optional[CharCNNSettings]): Character CNN settings, or None.
+    encoder (Optional[RNNEncoderSettings]): Recurrent encoder settings, or None.
+    output (str): "crf" (global normalisation) or "softmax" (per token).
+    dropout (float): Dropout on the encoder's input and output (Ma & Hovy: 0.5). It is
+        part of the architecture: spaCy's ``[training] dropout`` reaches only the
+        Thinc layers (the tok2vec).
+    mixed_precision (bool): Run the network under CUDA autocast. The CRF dynamic
+        programmes always run in float32.
+    nO (Optional[int]): Number of tags; inferred from the component's labels.
+    """
+    get_output_layer(output)  # validates the name
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"Expected 0 <= dropout < 1, got {dropout}.")
+    return Model(
+        "crf_sequence_labeler",
+        forward,
+        init=init,
+        layers=[tok2vec],
+        refs={"tok2vec": tok2vec},
+        dims={"nI": None, "nO": nO},
+        attrs={
+            "char_cnn": char_cnn.to_dict() if char_cnn is not None else None,
+            "encoder": encoder.to_dict() if encoder is not None else None,
+            "output": output,
+            "dropout": dropout,
+            "mixed_precision": mixed_precision,
+            # Set by a component that restricts transitions (see `build_net`).
+            "constraints": None,
+        },
+    )
+
+
+def init(model: LabelerModelT, X: Optional[List[Doc]] = None, Y=None) -> LabelerModelT:
+    tok2vec = model.get_ref("tok2vec")
+    if X is not None:
+        tok2vec.initialize(X=X)
+    else:
+        tok2vec.initialize()
+    if not model.has_dim("nI"):
+        model.set_dim("nI", tok2vec.get_dim("nO"))
+    build_net(model)
+    return model
+
+
+def is_built(model: LabelerModelT) -> bool:
+    return len(model.shims) > 0
+
+
+def build_net(model: LabelerModelT) -> None:
+    """Create the PyTorch network from the model's dims and attrs (once)."""
+    if is_built(model):
+        return
+    for dim in ("nI", "nO"):
+        if not model.has_dim(dim):
+            raise ValueError(
+                f"Cannot build the network of '{model.name}' before its dimension {dim} "
+                "is set: initialize the component (nlp.initialize) first."
+            )
+    char_cfg = model.attrs["char_cnn"]
+    char_cnn = None
+    if char_cfg is not None:
+        char_cnn = CharCNN(
+            char_cfg["rows"],
+            char_cfg["embed_size"],
+            char_cfg["filters"],
+            char_cfg["window"],
+            char_cfg["dropout"],
+        )
+    output_layer = get_output_layer(model.attrs["output"])
+    net = SequenceLabelerNet(
+        model.get_dim("nI"),
+        model.get_dim("nO"),
+        char_cnn,
+        model.attrs["encoder"],
+        model.attrs["dropout"],
+        use_transitions=output_layer.uses_transitions,
+    )
+    constraints = model.attrs["constraints"]
+    if constraints is not None and net.crf is not None:
+        net.crf.set_constraints(*(torch.tensor(c, dtype=torch.bool) for c in constraints))
+    model._shims.append(PyTorchShim(net, mixed_precision=model.attrs["mixed_precision"]))
+
+
+def get_net(model: LabelerModelT) -> SequenceLabelerNet:
+    return model.shims[0]._model
+
+
+def forward(
+    model: LabelerModelT, docs: List[Doc], is_train: bool
+) -> Tuple[LabelerOutput, Callable]:
+    tok2vec = model.get_ref("tok2vec")
+    word_feats, bp_word_feats = tok2vec(docs, is_train)
+    lengths = [len(doc) for doc in docs]
+    keep = [i for i, n in enumerate(lengths) if n > 0]
+    ops = model.ops
+
+    def zero_grads() -> List[Floats2d]:
+        return [ops.alloc2f(*wf.shape) for wf in word_feats]
+
+    if not keep:
+        return LabelerOutput(None, keep, lengths), lambda d: bp_word_feats(zero_grads())
+
+    shim = model.shims[0]
+    words = xp2torch(ops.pad([word_feats[i] for i in keep]), requires_grad=is_train)
+    device = words.device
+    chars = None
+    char_cfg = model.attrs["char_cnn"]
+    if char_cfg is not None:
+        char_ids = padded_char_ids([docs[i] for i in keep], char_cfg["max_chars"], char_cfg["rows"])
+        chars = torch.from_numpy(char_ids).to(device)
+    kept_lengths = [lengths[i] for i in keep]
+    lengths_t = torch.tensor(kept_lengths, dtype=torch.long)
+    outputs, bp_net = shim(ArgsKwargs(args=(words, chars, lengths_t), kwargs={}), is_train)
+    mask = (torch.arange(words.shape[1]).unsqueeze(0) < lengths_t.unsqueeze(1)).to(device)
+    emissions = outputs[0]
+    if len(outputs) > 1:
+        transitions, start, end = outputs[1:]
+    else:
+        K = emissions.shape[2]
+        transitions = emissions.new_zeros(K, K)
+        start = end = emissions.new_zeros(K)
+    potentials = CRFPotentials(emissions, mask, transitions, start, end)
+
+    def backprop(d_potentials: Sequence[Optional[torch.Tensor]]) -> List[Doc]:
+        # Gradients for the tensors the network produced (emissions, and the CRF's
+        # transition scores when it has them), in the order it returned them.
+        grads = list(d_potentials)
+        pairs = [
+            (out, grad)
+            for out, grad in zip(outputs, [grads[0], *grads[2:5]])
+            if grad is not None and out.requires_grad
+        ]
+        d_inputs = bp_net(
+            ArgsKwargs(args=([o for o, _ in pairs],), kwargs={"grad_tensors": [g for _, g in pairs]})
+        )
+        d_words_t = d_inputs.args[0]
+        d_word_feats = zero_grads()
+        if d_words_t is not None:
+            d_words = torch2xp(d_words_t)
+            for row, i in enumerate(keep):
+                d_word_feats[i] = d_words[row, : lengths[i]]
+        return bp_word_feats(d_word_feats)
+
+    return LabelerOutput(potentials, keep, lengths), backprop

@@ -1,0 +1,276 @@
+"""What ``crf_tagger`` and ``crf_ner`` share: labels in ``cfg``, the structured loss,
+decoding, initialisation and serialisation of the lazily built PyTorch network.
+
+Subclasses say how gold annotation becomes tag ids (``_gold_tags``), which labels
+the examples hold (``_labels_from_examples``), which tag set the network predicts
+(``tag_names``) and how decoded tags become annotations (``set_annotations``).
+"""
+from itertools import islice
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy
+import srsly
+import torch
+from spacy import util
+from spacy.errors import Errors
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Model, Optimizer, set_dropout_rate
+
+from ..errors import format_docs
+from ..models.pytorch.crf import CRFPotentials
+from ..models.pytorch.output_layers import get_output_layer
+from ..models.sequence_labeler import LabelerOutput, build_net, is_built
+
+MISSING = -1
+
+
+class CRFPipe(TrainablePipe):
+    """Base class of the CRF components. Not used directly."""
+
+    def __init__(self, vocab: Vocab, model: Model, name: str, *, scorer: Optional[Callable], **cfg):
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg = {"labels": [], "nI": None, **cfg}
+
+    # -- labels -------------------------------------------------------------
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """RETURNS (Tuple[str]): The labels, in the order the network outputs them."""
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        return list(self.cfg["labels"])
+
+    @property
+    def tag_names(self) -> Tuple[str, ...]:
+        """The tags the network scores, one per output row (the labels themselves for
+        a tagger, BILUO tags for NER)."""
+        return self.labels
+
+    def add_label(self, label: str) -> int:
+        """Add a label before the component is initialised.
+
+        RETURNS (int): 0 if the label was already present, otherwise 1.
+        """
+        if not isinstance(label, str):
+            raise ValueError(Errors.E187)
+        if label in self.labels:
+            return 0
+        if is_built(self.model):
+            raise ValueError(
+                f"Cannot add label {label!r} to '{self.name}': its network was already "
+                f"built for {len(self.labels)} labels. Add every label before "
+                "nlp.initialize(), or give them all with `labels` in [initialize.components]."
+            )
+        self.cfg["labels"].append(label)
+        self.vocab.strings.add(label)
+        return 1
+
+    def _labels_from_examples(self, examples: Iterable[Example]) -> Iterable[str]:
+        raise NotImplementedError
+
+    def _gold_tags(self, example: Example) -> numpy.ndarray:
+        """Gold tag ids of ``example.predicted``'s tokens, MISSING where unknown.
+
+        RETURNS (numpy.ndarray): Shape (len(example.predicted),), int64.
+        """
+        raise NotImplementedError
+
+    def _require_labels(self) -> None:
+        if not self.labels:
+            raise ValueError(Errors.E143.format(name=self.name))
+
+    # -- network ------------------------------------------------------------
+
+    def _configure_model(self) -> None:
+        """Give the model what it needs before its network is built: the number of
+        tags (and, in subclasses, transition constraints)."""
+        if not self.model.has_dim("nO"):
+            self.model.set_dim("nO", len(self.tag_names))
+
+    def _ensure_built(self) -> None:
+        """Build the network of a component whose cfg was loaded, so that its weights
+        can be loaded into it (the network is created lazily at initialisation)."""
+        if is_built(self.model) or self.cfg.get("nI") is None:
+            return
+        self._configure_model()
+        if not self.model.has_dim("nI"):
+            self.model.set_dim("nI", self.cfg["nI"])
+        build_net(self.model)
+
+    @property
+    def output_layer(self):
+        return get_output_layer(self.model.attrs["output"])
+
+    # -- prediction -----------------------------------------------------------
+
+    def predict(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
+        """Decode the best tag sequence of each Doc.
+
+        RETURNS (List[numpy.ndarray]): Tag ids per Doc, shape (len(doc),).
+        """
+        docs = list(docs)
+        if not any(len(doc) for doc in docs):
+            return [numpy.zeros((0,), dtype="int64") for _ in docs]
+        if not is_built(self.model):
+            raise ValueError(Errors.E109.format(name=self.name))
+        out: LabelerOutput = self.model.predict(docs)
+        with torch.no_grad():
+            best, _ = self.output_layer.decode(out.potentials)
+        return self._unbatch(out, best.cpu().numpy())
+
+    @staticmethod
+    def _unbatch(out: LabelerOutput, rows: numpy.ndarray) -> List[numpy.ndarray]:
+        """Split a padded (B', T, ...) array into one array per Doc of the batch,
+        empty Docs included."""
+        per_doc = [numpy.zeros((0,) + rows.shape[2:], dtype=rows.dtype) for _ in out.lengths]
+        for row, i in enumerate(out.doc_index):
+            per_doc[i] = rows[row, : out.lengths[i]]
+        return per_doc
+
+    # -- training -------------------------------------------------------------
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a batch of examples. See ``TrainablePipe.update``."""
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, f"{type(self).__name__}.update")
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        if not is_built(self.model):
+            raise ValueError(Errors.E109.format(name=self.name))
+        set_dropout_rate(self.model, drop)
+        scores, bp_scores = self.model.begin_update([eg.predicted for eg in examples])
+        loss, d_scores = self.get_loss(examples, scores)
+        bp_scores(d_scores)
+        if sgd not in (None, False):
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(
+        self, examples: Iterable[Example], scores: LabelerOutput
+    ) -> Tuple[float, Optional[CRFPotentials]]:
+        """Negative log-likelihood of the gold tags, summed over the batch, with
+        missing gold tags marginalised out; and its gradient with respect to every
+        potential (emissions, transitions, start and end scores).
+
+        RETURNS (Tuple[float, Optional[CRFPotentials]]): The loss and the gradients.
+        """
+        examples = list(examples)
+        validate_examples(examples, f"{type(self).__name__}.get_loss")
+        p = scores.potentials
+        if p is None:
+            return 0.0, None
+        B, T, _ = p.emissions.shape
+        gold = numpy.full((B, T), MISSING, dtype="int64")
+        for row, i in enumerate(scores.doc_index):
+            gold[row, : scores.lengths[i]] = self._gold_tags(examples[i])
+        gold_t = torch.from_numpy(gold).to(p.emissions.device)
+        leaves = [x.detach().float().requires_grad_() for x in (p.emissions, p.transitions, p.start, p.end)]
+        with torch.enable_grad():
+            nll = self.output_layer.nll(CRFPotentials(leaves[0], p.mask, *leaves[1:]), gold_t)
+            if not bool(torch.isfinite(nll).all()):
+                bad = [scores.doc_index[r] for r in torch.nonzero(~torch.isfinite(nll)).flatten().tolist()]
+                raise ValueError(
+                    Errors.E910.format(name=self.name)
+                    + " Non-finite loss for "
+                    + format_docs([examples[i].predicted for i in bad])
+                    + ". Check these documents' annotation and lower the learning rate."
+                )
+            loss = nll.sum()
+            grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+        d_emissions = grads[0].to(p.emissions.dtype)
+        return float(loss.detach()), CRFPotentials(d_emissions, None, *grads[1:])
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Sequence[str]] = None,
+    ) -> None:
+        """Collect the labels (unless given), then build and initialise the model.
+
+        get_examples (Callable[[], Iterable[Example]]): A representative sample.
+        nlp (Language): The pipeline.
+        labels (Optional[Sequence[str]]): The labels, e.g. from `spacy init labels`.
+        """
+        validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
+        if labels is not None:
+            for label in labels:
+                self.add_label(label)
+        else:
+            for label in sorted(set(self._labels_from_examples(get_examples()))):
+                self.add_label(label)
+        self._require_labels()
+        doc_sample = [eg.reference for eg in islice(get_examples(), 10)]
+        if not doc_sample:
+            raise ValueError(Errors.E923.format(name=self.name))
+        self._configure_model()
+        self.model.initialize(X=doc_sample)
+        self.cfg["nI"] = self.model.get_dim("nI")
+
+    # -- serialisation --------------------------------------------------------
+    # The network exists only after initialisation, so cfg (labels, nI) is loaded
+    # first, the network rebuilt from it, and only then are the weights loaded.
+
+    def to_bytes(self, *, exclude=tuple()) -> bytes:
+        serialize = {
+            "cfg": lambda: srsly.json_dumps(self.cfg),
+            "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
+            "model": self.model.to_bytes,
+        }
+        return util.to_bytes(serialize, exclude)
+
+    def from_bytes(self, bytes_data: bytes, *, exclude=tuple()) -> "CRFPipe":
+        def load_model(b: bytes) -> None:
+            self._ensure_built()
+            self.model.from_bytes(b)
+
+        deserialize = {
+            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
+            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
+            "model": load_model,
+        }
+        util.from_bytes(bytes_data, deserialize, exclude)
+        return self
+
+    def to_disk(self, path, *, exclude=tuple()) -> None:
+        serialize = {
+            "cfg": lambda p: srsly.write_json(p, self.cfg),
+            "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
+            "model": lambda p: self.model.to_disk(p),
+        }
+        util.to_disk(path, serialize, exclude)
+
+    def from_disk(self, path, *, exclude=tuple()) -> "CRFPipe":
+        def load_model(p) -> None:
+            self._ensure_built()
+            with open(p, "rb") as f:
+                self.model.from_bytes(f.read())
+
+        deserialize = {
+            "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
+            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+            "model": load_model,
+        }
+        util.from_disk(path, deserialize, exclude)
+        return self

@@ -1,0 +1,167 @@
+"""The ``crf_tagger`` component: part-of-speech tagging with a structured output
+layer (a linear-chain CRF by default)."""
+from typing import Callable, Dict, Iterable, List, Optional
+
+import numpy
+from spacy.attrs import POS, TAG
+from spacy.language import Language
+from spacy.scorer import Scorer
+from spacy.tokens import Doc
+from spacy.training import Example
+from spacy.vocab import Vocab
+from thinc.api import Config, Model
+
+from .base import MISSING, CRFPipe
+
+ATTRS = {"tag": TAG, "pos": POS}
+
+DEFAULT_TAGGER_MODEL_STR = """
+[model]
+@architectures = "spacy-crf-tagger.SequenceLabeler.v1"
+output = "crf"
+dropout = 0.5
+mixed_precision = false
+nO = null
+
+[model.tok2vec]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 100
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [5000, 1000, 2500, 2500]
+include_static_vectors = false
+
+[model.char_cnn]
+@architectures = "spacy-crf-tagger.CharCNN.v1"
+embed_size = 30
+filters = 30
+window = 3
+max_chars = 20
+rows = 1024
+dropout = 0.5
+
+[model.encoder]
+@architectures = "spacy-crf-tagger.RNNEncoder.v1"
+cell = "lstm"
+hidden_size = 200
+depth = 1
+bidirectional = true
+dropout = 0.0
+"""
+DEFAULT_TAGGER_MODEL = Config().from_str(DEFAULT_TAGGER_MODEL_STR)["model"]
+
+
+def score_tagging(examples: Iterable[Example], *, attr: str = "tag", **kwargs) -> Dict[str, float]:
+    """Token accuracy of ``attr`` ("tag" -> ``tag_acc``, "pos" -> ``pos_acc``)."""
+    return Scorer.score_token_attr(examples, attr, **kwargs)
+
+
+def make_tagger_scorer() -> Callable:
+    """Registered as ``spacy-crf-tagger.tagger_scorer.v1``. The component passes the
+    attribute it predicts."""
+    return score_tagging
+
+
+@Language.factory(
+    "crf_tagger",
+    assigns=["token.tag", "token.pos"],
+    default_config={
+        "model": DEFAULT_TAGGER_MODEL,
+        "attr": "tag",
+        "overwrite": False,
+        "scorer": {"@scorers": "spacy-crf-tagger.tagger_scorer.v1"},
+    },
+    default_score_weights={"tag_acc": 1.0, "pos_acc": None},
+)
+def make_crf_tagger(
+    nlp: Language,
+    name: str,
+    model: Model,
+    attr: str,
+    overwrite: bool,
+    scorer: Optional[Callable],
+) -> "CRFTagger":
+    """Create a ``crf_tagger``: it predicts ``token.tag`` (``attr = "tag"``) or the
+    universal POS ``token.pos`` (``attr = "pos"``; score it with ``pos_acc``).
+
+    model (Model[List[Doc], LabelerOutput]): A ``spacy-crf-tagger.SequenceLabeler.v1``.
+    attr (str): "tag" or "pos".
+    overwrite (bool): Replace annotation the Doc already has.
+    scorer (Optional[Callable]): The scoring method.
+    """
+    return CRFTagger(nlp.vocab, model, name, attr=attr, overwrite=overwrite, scorer=scorer)
+
+
+class CRFTagger(CRFPipe):
+    """Assign part-of-speech tags with a structured (CRF) output layer."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "crf_tagger",
+        *,
+        attr: str = "tag",
+        overwrite: bool = False,
+        scorer: Optional[Callable] = score_tagging,
+    ):
+        if attr not in ATTRS:
+            raise ValueError(
+                f"crf_tagger predicts token.tag or token.pos: expected attr to be one of "
+                f"{sorted(ATTRS)}, got {attr!r}."
+            )
+        super().__init__(vocab, model, name, scorer=scorer, attr=attr, overwrite=overwrite)
+
+    @property
+    def attr(self) -> str:
+        return self.cfg["attr"]
+
+    def _labels_from_examples(self, examples: Iterable[Example]) -> Iterable[str]:
+        for eg in examples:
+            for token in eg.reference:
+                label = getattr(token, f"{self.attr}_")
+                if label:
+                    yield label
+
+    def _gold_tags(self, example: Example) -> numpy.ndarray:
+        index = self._label_index()
+        aligned = example.get_aligned(self.attr.upper(), as_string=True)
+        ids = numpy.empty((len(aligned),), dtype="int64")
+        for i, label in enumerate(aligned):
+            if not label:  # None (misaligned) or "" (not annotated): marginalised
+                ids[i] = MISSING
+            elif label in index:
+                ids[i] = index[label]
+            else:
+                raise ValueError(
+                    f"Gold {self.attr} {label!r} in {example.reference.text[:60]!r} is not "
+                    f"one of the {len(index)} labels of '{self.name}'. Initialise the "
+                    "component on data that contains it, or add it to its labels."
+                )
+        return ids
+
+    def _label_index(self) -> Dict[str, int]:
+        cached = getattr(self, "_index_cache", None)
+        if cached is None or cached[0] != self.labels:
+            cached = (self.labels, {label: i for i, label in enumerate(self.labels)})
+            self._index_cache = cached
+        return cached[1]
+
+    def set_annotations(self, docs: Iterable[Doc], batch_tag_ids: List[numpy.ndarray]) -> None:
+        """Write the decoded tags to ``token.tag`` or ``token.pos``."""
+        if isinstance(docs, Doc):
+            docs = [docs]
+        attr_id = ATTRS[self.attr]
+        strings = self.vocab.strings
+        values = numpy.asarray([strings.add(label) for label in self.labels], dtype="uint64")
+        for doc, tag_ids in zip(docs, batch_tag_ids):
+            if len(doc) == 0:
+                continue
+            new = values[numpy.asarray(tag_ids, dtype="int64")]
+            if not self.cfg["overwrite"]:
+                old = doc.to_array([attr_id]).astype("uint64")
+                new = numpy.where(old == 0, new, old)
+            doc.from_array([attr_id], new.reshape(-1, 1))
+
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, float]:
+        """Token accuracy of the predicted attribute (``tag_acc`` or ``pos_acc``)."""
+        return self.scorer(examples, attr=self.attr, **kwargs)
