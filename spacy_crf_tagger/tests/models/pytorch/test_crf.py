@@ -1,0 +1,199 @@
+"""The CRF dynamic programmes against brute-force enumeration on tiny sizes."""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spacy_crf_tagger.models.pytorch import crf
+from spacy_crf_tagger.models.pytorch.crf import CRFPotentials, LinearChainCRF
+from spacy_crf_tagger.tests.util import (
+    brute_log_partition,
+    brute_marginals,
+    brute_partial_nll,
+    enumerate_paths,
+    random_potentials,
+)
+
+LENGTHS = [4, 1, 3, 2]  # B = 4, T = 4: padding in three rows, a length-1 sequence
+K = 3
+
+
+def assert_close(a, b, tol=1e-8):
+    assert torch.allclose(torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64), atol=tol, rtol=1e-6), (a, b)
+
+
+def test_log_partition_equals_enumeration():
+    p = random_potentials(4, 4, K, LENGTHS)
+    log_z = crf.log_partition(p)
+    for b in range(4):
+        assert_close(log_z[b], brute_log_partition(p, b))
+
+
+def test_full_label_nll_equals_enumeration():
+    p = random_potentials(4, 4, K, LENGTHS, seed=1)
+    gold = torch.tensor([[0, 2, 1, 1], [2, -1, -1, -1], [1, 1, 0, -1], [0, 0, -1, -1]])
+    nll = crf.negative_log_likelihood(p, gold)
+    for b in range(4):
+        n = LENGTHS[b]
+        tags = tuple(gold[b, :n].tolist())
+        score = dict(enumerate_paths(p, b))[tags]
+        assert_close(nll[b], brute_log_partition(p, b) - score)
+    # the direct sequence score agrees with the enumerated one
+    scores = crf.sequence_score(p, gold.clamp(min=0))
+    for b in range(4):
+        assert_close(scores[b], dict(enumerate_paths(p, b))[tuple(gold[b, : LENGTHS[b]].tolist())])
+
+
+def test_partial_label_nll_marginalises_missing_tags():
+    p = random_potentials(4, 4, K, LENGTHS, seed=2)
+    gold = torch.tensor([[0, -1, 1, -1], [-1, -1, -1, -1], [-1, 2, -1, -1], [1, -1, -1, -1]])
+    nll = crf.negative_log_likelihood(p, gold)
+    for b in range(4):
+        assert_close(nll[b], brute_partial_nll(p, b, gold[b, : LENGTHS[b]].tolist()))
+    # nothing known -> nothing to learn
+    assert_close(nll[1], 0.0)
+
+
+def test_nll_gradients_equal_enumerated_expectations():
+    """d(-log p(y))/dE[t, k] = p(y_t = k) - [y_t = k]: the marginals minus the gold."""
+    p = random_potentials(2, 3, K, [3, 2], seed=3)
+    E = p.emissions.clone().requires_grad_()
+    gold = torch.tensor([[1, 0, 2], [2, 2, -1]])
+    nll = crf.negative_log_likelihood(CRFPotentials(E, *p[1:]), gold).sum()
+    (grad,) = torch.autograd.grad(nll, [E])
+    for b, n in enumerate([3, 2]):
+        expected = brute_marginals(p, b)
+        expected[torch.arange(n), gold[b, :n]] -= 1.0
+        assert_close(grad[b, :n], expected)
+        assert_close(grad[b, n:], torch.zeros_like(grad[b, n:]))
+
+
+def test_gradcheck_all_potentials():
+    p = random_potentials(2, 3, K, [3, 2], seed=4)
+    gold = torch.tensor([[1, -1, 2], [0, 2, -1]])
+    inputs = tuple(x.clone().requires_grad_() for x in (p.emissions, p.transitions, p.start, p.end))
+
+    def fn(E, A, s, e):
+        return crf.negative_log_likelihood(CRFPotentials(E, p.mask, A, s, e), gold)
+
+    assert torch.autograd.gradcheck(fn, inputs)
+    assert torch.autograd.gradcheck(
+        lambda E, A, s, e: crf.marginals(CRFPotentials(E, p.mask, A, s, e)), inputs
+    )
+
+
+def test_viterbi_equals_enumeration():
+    p = random_potentials(4, 4, K, LENGTHS, seed=5)
+    tags, scores = crf.viterbi_decode(p)
+    for b in range(4):
+        best_tags, best_score = max(enumerate_paths(p, b), key=lambda x: x[1])
+        assert tuple(tags[b, : LENGTHS[b]].tolist()) == best_tags
+        assert_close(scores[b], best_score)
+
+
+def test_marginals_equal_enumeration_and_sum_to_one():
+    p = random_potentials(4, 4, K, LENGTHS, seed=6)
+    probs = crf.marginals(p)
+    for b in range(4):
+        n = LENGTHS[b]
+        assert_close(probs[b, :n], brute_marginals(p, b))
+        assert_close(probs[b, :n].sum(dim=1), torch.ones(n))
+        assert_close(probs[b, n:], torch.zeros_like(probs[b, n:]))
+
+
+def test_masked_equals_truncated_and_batched_equals_one_by_one():
+    p = random_potentials(4, 5, K, [5, 2, 4, 1], seed=7)
+    log_z = crf.log_partition(p)
+    tags, _ = crf.viterbi_decode(p)
+    probs = crf.marginals(p)
+    for b, n in enumerate([5, 2, 4, 1]):
+        single = CRFPotentials(
+            p.emissions[b : b + 1, :n], p.mask[b : b + 1, :n], p.transitions, p.start, p.end
+        )
+        assert_close(log_z[b], crf.log_partition(single)[0])
+        assert tags[b, :n].tolist() == crf.viterbi_decode(single)[0][0].tolist()
+        assert_close(probs[b, :n], crf.marginals(single)[0])
+
+
+def test_padding_values_do_not_matter():
+    p = random_potentials(2, 4, K, [2, 4], seed=8)
+    noisy = p.emissions.clone()
+    noisy[0, 2:] = 1000.0
+    q = CRFPotentials(noisy, *p[1:])
+    assert_close(crf.log_partition(p), crf.log_partition(q))
+    assert crf.viterbi_decode(p)[0][0, :2].tolist() == crf.viterbi_decode(q)[0][0, :2].tolist()
+
+
+def test_half_precision_inputs_run_in_float32():
+    p = random_potentials(2, 3, K, seed=9, dtype=torch.float32)
+    half = CRFPotentials(p.emissions.half(), p.mask, p.transitions.half(), p.start.half(), p.end.half())
+    assert crf.log_partition(half).dtype == torch.float32
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    B=st.integers(1, 3),
+    T=st.integers(1, 4),
+    K=st.integers(1, 3),
+    seed=st.integers(0, 10_000),
+    data=st.data(),
+)
+def test_property_log_partition_and_viterbi(B, T, K, seed, data):
+    lengths = data.draw(st.lists(st.integers(1, T), min_size=B, max_size=B))
+    p = random_potentials(B, T, K, lengths, seed=seed)
+    log_z = crf.log_partition(p)
+    tags, scores = crf.viterbi_decode(p)
+    for b in range(B):
+        assert_close(log_z[b], brute_log_partition(p, b))
+        best = max(s for _, s in enumerate_paths(p, b))
+        assert_close(scores[b], best)
+        assert scores[b] <= log_z[b] + 1e-9
+
+
+def test_constraints_exclude_transitions_in_training_and_decoding():
+    layer = LinearChainCRF(3)
+    allowed = torch.ones(3, 3, dtype=torch.bool)
+    allowed[0, 2] = False  # tag 2 may never follow tag 0
+    start = torch.tensor([True, True, False])  # no sequence starts with tag 2
+    layer.set_constraints(allowed, start, torch.ones(3, dtype=torch.bool))
+    with torch.no_grad():
+        A, s, e = layer()
+    g = torch.Generator().manual_seed(0)
+    E = torch.randn(8, 5, 3, generator=g) * 5
+    E[:, :, 2] += 10.0  # the emissions push hard for tag 2 everywhere
+    p = CRFPotentials(E, torch.ones(8, 5, dtype=torch.bool), A, s, e)
+    tags, _ = crf.viterbi_decode(p)
+    assert (tags[:, 0] != 2).all()
+    assert not ((tags[:, :-1] == 0) & (tags[:, 1:] == 2)).any()
+    probs = crf.marginals(p)
+    assert float(probs[:, 0, 2].max()) < 1e-6
+    # constraints are buffers: they travel with the state dict
+    state = layer.state_dict()
+    assert "allowed" in state and not bool(state["allowed"][0, 2])
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda p: p._replace(emissions=p.emissions[0]), "Expected emissions of shape (batch, length, tags), got (3, 3)"),
+        (lambda p: p._replace(mask=p.mask[:, :2]), "Expected a mask of shape (2, 3) to match the emissions, got (2, 2)"),
+        (lambda p: p._replace(transitions=p.transitions[:2]), "Expected transitions of shape (3, 3) for 3 tags, got (2, 3)"),
+        (lambda p: p._replace(end=p.end[:1]), "Expected end scores of shape (3,), got (1,)"),
+        (lambda p: p._replace(mask=torch.zeros_like(p.mask)), "Expected every sequence to have at least one token"),
+    ],
+)
+def test_error_messages(change, message):
+    p = random_potentials(2, 3, 3)
+    with pytest.raises(ValueError) as err:
+        crf.log_partition(change(p))
+    assert message in str(err.value)
+
+
+def test_gold_errors():
+    p = random_potentials(2, 3, 3)
+    with pytest.raises(ValueError, match=r"Expected gold tags of shape \(2, 3\), got \(2, 2\)"):
+        crf.negative_log_likelihood(p, torch.zeros(2, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"Expected gold tag ids in \[-1, 2\]"):
+        crf.negative_log_likelihood(p, torch.full((2, 3), 3))
+    with pytest.raises(ValueError, match="Expected at least one tag, got n_tags=0"):
+        LinearChainCRF(0)

@@ -1,0 +1,49 @@
+"""Small pipelines and data for the component tests."""
+from typing import Any, Dict, List, Optional, Tuple
+
+import spacy
+from spacy.language import Language
+from spacy.training import Example
+from thinc.api import Adam
+
+# Hand-written sentences with PTB tags (not from any corpus).
+TAGGED = [
+    ("I like green eggs", ["PRP", "VBP", "JJ", "NNS"]),
+    ("Eat blue ham", ["VB", "JJ", "NN"]),
+    ("She reads old books quickly", ["PRP", "VBZ", "JJ", "NNS", "RB"]),
+    ("Dogs bark", ["NNS", "VBP"]),
+]
+
+# A model small enough to train in a few seconds.
+SMALL_MODEL: Dict[str, Any] = {
+    "tok2vec": {"width": 16, "rows": [500, 100, 100, 50]},
+    "char_cnn": {"embed_size": 8, "filters": 8},
+    "encoder": {"hidden_size": 16},
+    "dropout": 0.0,
+}
+
+
+def small_model(**changes: Any) -> Dict[str, Any]:
+    cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in SMALL_MODEL.items()}
+    cfg.update(changes)
+    return cfg
+
+
+def tagger_nlp(model: Optional[Dict[str, Any]] = None, **component: Any) -> Language:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("crf_tagger", config={"model": model or small_model(), **component})
+    return nlp
+
+
+def tagged_examples(nlp: Language, data=TAGGED, key: str = "tags") -> List[Example]:
+    return [Example.from_dict(nlp.make_doc(text), {key: tags}) for text, tags in data]
+
+
+def train(nlp: Language, examples: List[Example], steps: int = 60) -> Tuple[Any, Dict[str, float]]:
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.01)
+    losses: Dict[str, float] = {}
+    for _ in range(steps):
+        losses = {}
+        nlp.update(examples, sgd=optimizer, losses=losses)
+    return optimizer, losses

@@ -1,0 +1,55 @@
+"""The shipped configs are complete, validate, and train through `spacy train`."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+from spacy.training.initialize import init_nlp
+from spacy.util import load_config
+
+from .pipeline.util import TAGGED
+
+CONFIGS = Path(__file__).parents[2] / "configs"
+
+
+def write_tagged_corpus(path: Path) -> Path:
+    nlp = spacy.blank("en")
+    db = DocBin()
+    for text, tags in TAGGED * 3:
+        doc = nlp.make_doc(text)
+        for token, tag in zip(doc, tags):
+            token.tag_ = tag
+        db.add(doc)
+    db.to_disk(path)
+    return path
+
+
+@pytest.mark.parametrize("name", ["tagger.cfg"])
+def test_config_validates_and_initialises(name, tmp_path):
+    config = load_config(CONFIGS / name, overrides={
+        "paths.train": str(write_tagged_corpus(tmp_path / "train.spacy")),
+        "paths.dev": str(tmp_path / "train.spacy"),
+    }, interpolate=False)
+    assert config["system"]["gpu_allocator"] == "pytorch"
+    nlp = init_nlp(config.interpolate())
+    assert nlp.pipe_names == ["crf_tagger"]
+    assert nlp.get_pipe("crf_tagger").labels
+
+
+def test_tagger_config_trains_through_the_cli(tmp_path):
+    corpus = write_tagged_corpus(tmp_path / "train.spacy")
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable, "-m", "spacy", "train", str(CONFIGS / "tagger.cfg"),
+        "--output", str(out),
+        "--paths.train", str(corpus), "--paths.dev", str(corpus),
+        "--training.max_steps", "12", "--training.eval_frequency", "6",
+        "--components.crf_tagger.model.encoder.hidden_size", "16",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    nlp = spacy.load(out / "model-last")
+    doc = nlp("I like green eggs")
+    assert all(token.tag_ in nlp.get_pipe("crf_tagger").labels for token in doc)
