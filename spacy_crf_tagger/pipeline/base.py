@@ -120,12 +120,15 @@ class CRFPipe(TrainablePipe):
         docs = list(docs)
         if not any(len(doc) for doc in docs):
             return [numpy.zeros((0,), dtype="int64") for _ in docs]
-        if not is_built(self.model):
-            raise ValueError(Errors.E109.format(name=self.name))
-        out: LabelerOutput = self.model.predict(docs)
+        out = self._run_model(docs)
         with torch.no_grad():
             best, _ = self.output_layer.decode(out.potentials)
         return self._unbatch(out, best.cpu().numpy())
+
+    def _run_model(self, docs: List[Doc]) -> LabelerOutput:
+        if not is_built(self.model):
+            raise ValueError(Errors.E109.format(name=self.name))
+        return self.model.predict(docs)
 
     @staticmethod
     def _unbatch(out: LabelerOutput, rows: numpy.ndarray) -> List[numpy.ndarray]:

@@ -9,45 +9,13 @@ from spacy.scorer import Scorer
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.vocab import Vocab
-from thinc.api import Config, Model
+from thinc.api import Model
 
 from .base import MISSING, CRFPipe
+from .defaults import DEFAULT_MODEL
 
 ATTRS = {"tag": TAG, "pos": POS}
 
-DEFAULT_TAGGER_MODEL_STR = """
-[model]
-@architectures = "spacy-crf-tagger.SequenceLabeler.v1"
-output = "crf"
-dropout = 0.5
-mixed_precision = false
-nO = null
-
-[model.tok2vec]
-@architectures = "spacy.MultiHashEmbed.v2"
-width = 100
-attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
-rows = [5000, 1000, 2500, 2500]
-include_static_vectors = false
-
-[model.char_cnn]
-@architectures = "spacy-crf-tagger.CharCNN.v1"
-embed_size = 30
-filters = 30
-window = 3
-max_chars = 20
-rows = 1024
-dropout = 0.5
-
-[model.encoder]
-@architectures = "spacy-crf-tagger.RNNEncoder.v1"
-cell = "lstm"
-hidden_size = 200
-depth = 1
-bidirectional = true
-dropout = 0.0
-"""
-DEFAULT_TAGGER_MODEL = Config().from_str(DEFAULT_TAGGER_MODEL_STR)["model"]
 
 
 def score_tagging(examples: Iterable[Example], *, attr: str = "tag", **kwargs) -> Dict[str, float]:
@@ -65,7 +33,7 @@ def make_tagger_scorer() -> Callable:
     "crf_tagger",
     assigns=["token.tag", "token.pos"],
     default_config={
-        "model": DEFAULT_TAGGER_MODEL,
+        "model": DEFAULT_MODEL,
         "attr": "tag",
         "overwrite": False,
         "scorer": {"@scorers": "spacy-crf-tagger.tagger_scorer.v1"},

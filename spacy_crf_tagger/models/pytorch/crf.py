@@ -14,7 +14,7 @@ entries come first in each row; every sequence has at least one token. The only
 Python loops run over time steps; nothing leaves the device of the inputs. Inputs
 in half precision are upcast: the dynamic programmes always run in float32 or wider.
 """
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -82,6 +82,17 @@ def validate(p: CRFPotentials) -> CRFPotentials:
         _wide(p.transitions),
         _wide(p.start),
         _wide(p.end),
+    )
+
+
+def _forbid(p: CRFPotentials) -> CRFPotentials:
+    """For decoding: make transitions scored NEG (forbidden by a constraint) exactly
+    impossible, so no decoded sequence can contain one, whatever the emissions."""
+    ninf = float("-inf")
+    return p._replace(
+        transitions=p.transitions.masked_fill(p.transitions <= NEG, ninf),
+        start=p.start.masked_fill(p.start <= NEG, ninf),
+        end=p.end.masked_fill(p.end <= NEG, ninf),
     )
 
 
@@ -203,7 +214,7 @@ def viterbi_decode(p: CRFPotentials) -> Tuple[Tensor, Tensor]:
     RETURNS (Tuple[Tensor, Tensor]): tags, shape (B, T), long (padding positions
         repeat the last tag; mask them), and scores, shape (B,).
     """
-    p = validate(p)
+    p = _forbid(validate(p))
     E, mask, A, start, end = p
     B, T, K = E.shape
     identity = torch.arange(K, device=E.device).expand(B, K)
@@ -294,3 +305,103 @@ class LinearChainCRF(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_tags={self.n_tags}"
+
+
+def span_log_probs(
+    p: CRFPotentials, tags: Tensor, spans: Tensor, exclude_next: Optional[Tensor] = None
+) -> Tensor:
+    """Exact log-probability that a stretch of a sequence carries given tags.
+
+    For span (b, i, j) this is log p(y_i..y_j = tags[b, i..j] | x), summed over all
+    tags outside the span, from the forward and backward scores:
+
+        alpha[i-1] . A[:, y_i]  +  path score inside  +  beta[j, y_j]  -  log Z
+
+    With ``exclude_next[s] = k >= 0`` the tag after the span must also differ from
+    k (in BIO, an entity ends only where no ``I-X`` follows).
+
+    tags (Tensor): Shape (B, T), long.
+    spans (Tensor): Shape (S, 3), long: sequence, first and last position (inclusive).
+    exclude_next (Optional[Tensor]): Shape (S,), long, -1 for no exclusion.
+    RETURNS (Tensor): Shape (S,).
+    """
+    p = validate(p)
+    E, mask, A, start, end = p
+    B, T, K = E.shape
+    if spans.numel() == 0:
+        return E.new_zeros((0,))
+    alpha = forward_scores(p)
+    beta = backward_scores(p)
+    log_z = torch.logsumexp(alpha[:, -1] + end, dim=1)
+    tags = tags.masked_fill(~mask, 0)
+    emit = E.gather(2, tags.unsqueeze(2)).squeeze(2)  # shape: (B, T)
+    trans = torch.zeros_like(emit)
+    trans[:, 1:] = A[tags[:, :-1], tags[:, 1:]]
+    cum = (emit + trans).cumsum(dim=1)
+    b, i, j = spans[:, 0], spans[:, 1], spans[:, 2]
+    y_i, y_j = tags[b, i], tags[b, j]
+    # Path score from position i (its emission, not the transition into it) to j.
+    inside = cum[b, j] - cum[b, i] + emit[b, i]
+    # Everything before the span: start score, or the forward scores at i - 1.
+    before = torch.logsumexp(alpha[b, (i - 1).clamp(min=0)] + A[:, y_i].t(), dim=1)
+    entry = torch.where(i == 0, start[y_i], before)
+    # Everything after it: the end score, or the sum over the next tag.
+    nxt = (j + 1).clamp(max=T - 1)
+    cont = A[y_j] + E[b, nxt] + beta[b, nxt]  # shape: (S, K)
+    if exclude_next is not None:
+        banned = (torch.arange(K, device=E.device) == exclude_next.unsqueeze(1)) & (
+            exclude_next.unsqueeze(1) >= 0
+        )
+        cont = cont.masked_fill(banned, float("-inf"))
+    lengths = mask.sum(dim=1)
+    after = torch.where(j + 1 < lengths[b], torch.logsumexp(cont, dim=1), end[y_j])
+    return entry + inside + after - log_z[b]
+
+
+def kbest_viterbi(p: CRFPotentials, k: int) -> Tuple[Tensor, Tensor]:
+    """The k best tag sequences of each sequence, best first (k-best Viterbi).
+
+    Each tag keeps its k best prefixes; at every step the K * k candidates for a tag
+    are ranked at once for the whole batch. Padded steps keep prefixes unchanged.
+
+    RETURNS (Tuple[Tensor, Tensor]): tags, shape (B, k, T), and scores, shape
+        (B, k). Where fewer than k sequences exist, the extra scores are -inf.
+    """
+    if k < 1:
+        raise ValueError(f"Expected k >= 1, got {k}.")
+    p = _forbid(validate(p))
+    E, mask, A, start, end = p
+    B, T, K = E.shape
+    ninf = float("-inf")
+    score = E.new_full((B, K, k), ninf)  # best prefix scores per (tag, rank)
+    score[:, :, 0] = start + E[:, 0]
+    ranks = torch.arange(k, device=E.device)
+    keep_tag = torch.arange(K, device=E.device).view(1, K, 1).expand(B, K, k)
+    keep_rank = ranks.view(1, 1, k).expand(B, K, k)
+    history = []
+    for t in range(1, T):
+        # shape: (B, K_prev, k, 1) + (1, K_prev, 1, K) -> (B, K_prev * k, K)
+        cand = (score.unsqueeze(3) + A.view(1, K, 1, K)).reshape(B, K * k, K)
+        best, flat = cand.topk(k, dim=1)  # shape: (B, k, K)
+        best = best.transpose(1, 2) + E[:, t].unsqueeze(2)  # shape: (B, K, k)
+        flat = flat.transpose(1, 2)
+        step = mask[:, t].view(B, 1, 1)
+        score = torch.where(step, best, score)
+        history.append(
+            (
+                torch.where(step, flat // k, keep_tag),
+                torch.where(step, flat % k, keep_rank),
+            )
+        )
+    final = (score + end.view(1, K, 1)).reshape(B, K * k)
+    n_final = min(k, K * k)
+    best_scores, flat = final.topk(n_final, dim=1)  # shape: (B, k)
+    tag, rank = flat // k, flat % k
+    path = [tag]
+    for prev_tag, prev_rank in reversed(history):
+        idx = tag * k + rank
+        tag = prev_tag.reshape(B, K * k).gather(1, idx)
+        rank = prev_rank.reshape(B, K * k).gather(1, idx)
+        path.append(tag)
+    path.reverse()
+    return torch.stack(path, dim=2), best_scores

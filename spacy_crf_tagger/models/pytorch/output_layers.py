@@ -7,7 +7,7 @@ sequence and tag marginals.
 Each layer is a stateless object over ``CRFPotentials``; the scores themselves are
 produced by ``SequenceLabelerNet``. Missing gold tags are given as -1.
 """
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -35,6 +35,18 @@ class CRFOutput:
         """RETURNS (Tensor): p(y_t = k | x), shape (B, T, K)."""
         return crf.marginals(p)
 
+    def span_log_probs(
+        self, p: CRFPotentials, tags: Tensor, spans: Tensor, exclude_next: Optional[Tensor] = None
+    ) -> Tensor:
+        """RETURNS (Tensor): log p(y_i..j = tags[b, i..j] | x) per span (b, i, j), shape (S,)."""
+        return crf.span_log_probs(p, tags, spans, exclude_next)
+
+    def kbest(self, p: CRFPotentials, k: int) -> Tuple[Tensor, Tensor]:
+        """RETURNS (Tuple[Tensor, Tensor]): the k best sequences (B, k, T) and their
+        log-probabilities (B, k)."""
+        tags, scores = crf.kbest_viterbi(p, k)
+        return tags, scores - crf.log_partition(p).unsqueeze(1)
+
 
 class SoftmaxOutput:
     """Independent softmax per token: p(y | x) = prod_t p(y_t | x)."""
@@ -57,6 +69,33 @@ class SoftmaxOutput:
     def marginals(self, p: CRFPotentials) -> Tensor:
         p = crf.validate(p)
         return torch.softmax(p.emissions, dim=2) * p.mask.unsqueeze(2)
+
+    def span_log_probs(
+        self, p: CRFPotentials, tags: Tensor, spans: Tensor, exclude_next: Optional[Tensor] = None
+    ) -> Tensor:
+        """Tokens are independent: the product of the tag probabilities in the span
+        (times p(next tag != exclude_next))."""
+        p = crf.validate(p)
+        log_probs = torch.log_softmax(p.emissions, dim=2)
+        picked = log_probs.gather(2, tags.masked_fill(~p.mask, 0).unsqueeze(2)).squeeze(2) * p.mask
+        cum = picked.cumsum(dim=1)
+        b, i, j = spans[:, 0], spans[:, 1], spans[:, 2]
+        out = cum[b, j] - cum[b, i] + picked[b, i]
+        if exclude_next is not None:
+            T = p.mask.shape[1]
+            nxt = (j + 1).clamp(max=T - 1)
+            has_next = (j + 1 < p.mask.sum(dim=1)[b]) & (exclude_next >= 0)
+            p_banned = log_probs[b, nxt, exclude_next.clamp(min=0)].exp()
+            out = out + torch.where(has_next, torch.log1p(-p_banned.clamp(max=1 - 1e-7)), torch.zeros_like(out))
+        return out
+
+    def kbest(self, p: CRFPotentials, k: int) -> Tuple[Tensor, Tensor]:
+        """k best sequences under independent tokens: k-best Viterbi with no transitions."""
+        p = crf.validate(p)
+        K = p.emissions.shape[2]
+        zeros = p.emissions.new_zeros(K)
+        local = crf.CRFPotentials(torch.log_softmax(p.emissions, dim=2), p.mask, p.emissions.new_zeros(K, K), zeros, zeros)
+        return crf.kbest_viterbi(local, k)
 
 
 OUTPUT_LAYERS: Dict[str, object] = {"crf": CRFOutput(), "softmax": SoftmaxOutput()}

@@ -1,4 +1,6 @@
 """The CRF dynamic programmes against brute-force enumeration on tiny sizes."""
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -197,3 +199,66 @@ def test_gold_errors():
         crf.negative_log_likelihood(p, torch.full((2, 3), 3))
     with pytest.raises(ValueError, match="Expected at least one tag, got n_tags=0"):
         LinearChainCRF(0)
+
+
+def brute_span_prob(p, b, tags, i, j, exclude_next=-1):
+    n = int(p.mask[b].sum())
+    log_z = brute_log_partition(p, b)
+    want = tuple(tags[i : j + 1])
+    return sum(
+        math.exp(s - log_z)
+        for path, s in enumerate_paths(p, b)
+        if path[i : j + 1] == want and (exclude_next < 0 or j + 1 >= n or path[j + 1] != exclude_next)
+    )
+
+
+def test_span_probabilities_equal_enumeration():
+    p = random_potentials(3, 4, K, [4, 2, 1], seed=11)
+    best, _ = crf.viterbi_decode(p)
+    spans = torch.tensor([[0, 0, 0], [0, 1, 2], [0, 0, 3], [0, 3, 3], [1, 0, 1], [1, 1, 1], [2, 0, 0]])
+    exclude = torch.tensor([1, -1, 2, 0, -1, 2, 1])
+    for excl in (None, exclude):
+        probs = crf.span_log_probs(p, best, spans, excl).exp()
+        for s, (b, i, j) in enumerate(spans.tolist()):
+            e = -1 if excl is None else int(excl[s])
+            expected = brute_span_prob(p, b, best[b].tolist(), i, j, e)
+            assert_close(probs[s], expected)
+            assert 0.0 <= float(probs[s]) <= 1.0
+    # the whole best path as one span: its probability is the Viterbi path's
+    whole = crf.span_log_probs(p, best, torch.tensor([[0, 0, 3]]))
+    _, best_score = crf.viterbi_decode(p)
+    assert_close(whole[0], best_score[0] - crf.log_partition(p)[0])
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_kbest_equals_top_k_of_enumeration(k):
+    p = random_potentials(3, 4, K, [4, 2, 1], seed=12)
+    tags, scores = crf.kbest_viterbi(p, k)
+    assert tags.shape == (3, k, 4) and scores.shape == (3, k)
+    for b, n in enumerate([4, 2, 1]):
+        ranked = sorted(enumerate_paths(p, b), key=lambda x: -x[1])[:k]
+        for r, (path, score) in enumerate(ranked):
+            assert tuple(tags[b, r, :n].tolist()) == path
+            assert_close(scores[b, r], score)
+        # fewer than k sequences exist: the rest score -inf
+        assert torch.isinf(scores[b, len(ranked):]).all()
+    # the best entry is the Viterbi path
+    vt, vs = crf.viterbi_decode(p)
+    assert_close(scores[:, 0], vs)
+
+
+def test_kbest_respects_constraints():
+    layer = LinearChainCRF(3)
+    allowed = torch.ones(3, 3, dtype=torch.bool)
+    allowed[0, 2] = False
+    layer.set_constraints(allowed, torch.tensor([True, True, False]), torch.ones(3, dtype=torch.bool))
+    with torch.no_grad():
+        A, s, e = layer()
+    E = torch.randn(2, 4, 3, generator=torch.Generator().manual_seed(1))
+    tags, scores = crf.kbest_viterbi(CRFPotentials(E, torch.ones(2, 4, dtype=torch.bool), A, s, e), 10)
+    valid = torch.isfinite(scores)
+    assert valid.any(dim=1).all()
+    t = tags[valid]
+    assert (t[:, 0] != 2).all() and not ((t[:, :-1] == 0) & (t[:, 1:] == 2)).any()
+    with pytest.raises(ValueError, match="Expected k >= 1, got 0"):
+        crf.kbest_viterbi(CRFPotentials(E, torch.ones(2, 4, dtype=torch.bool), A, s, e), 0)
