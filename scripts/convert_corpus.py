@@ -1,0 +1,65 @@
+"""Convert a corpus folder to corpus/<name>/{train,dev,test}.spacy with `spacy convert`.
+
+    python scripts/convert_corpus.py DATA_DIR OUTPUT_DIR [--converter auto|conllu|ner] [-n 10]
+
+DATA_DIR holds three files whose names contain train / dev / test, in one of:
+  CoNLL-U (`*.conllu`: UD English-EWT, the bundled sample)   -> `spacy convert -c conllu`
+  CoNLL NER (`*.iob`, or CoNLL-2003's eng.train / eng.testa / eng.testb) -> `spacy convert -c ner`
+With both present (the bundled sample), `auto` picks CoNLL-U, which has tags and entities.
+"""
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SPLITS = {"train": ("train",), "dev": ("dev", "testa"), "test": ("test", "testb")}
+FORMATS = {"conllu": ("*.conllu",), "ner": ("*.iob", "*.iob2", "*.conll", "eng.*")}
+
+
+def find(data_dir: Path, converter: str) -> dict:
+    """The file of each split: its name, split at . - _, contains the split's word."""
+    files = {}
+    for split, names in SPLITS.items():
+        found = sorted(
+            p
+            for pattern in FORMATS[converter]
+            for p in data_dir.glob(pattern)
+            if set(re.split(r"[._-]", p.name)) & set(names)
+        )
+        if len(found) != 1:
+            raise SystemExit(
+                f"Expected one {converter} file for the {split} split in {data_dir} "
+                f"(a name containing {' or '.join(names)}), found {[p.name for p in found]}."
+            )
+        files[split] = found[0]
+    return files
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("data_dir", type=Path)
+    ap.add_argument("output_dir", type=Path)
+    ap.add_argument("--converter", default="auto", choices=["auto", "conllu", "ner"])
+    ap.add_argument("-n", "--n-sents", type=int, default=10, help="sentences per document")
+    args = ap.parse_args()
+    if not args.data_dir.is_dir():
+        raise SystemExit(f"Expected a corpus folder at {args.data_dir}, found none.")
+    converter = args.converter
+    if converter == "auto":
+        converter = "conllu" if any(args.data_dir.glob("*.conllu")) else "ner"
+    files = find(args.data_dir, converter)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    for split, path in files.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [sys.executable, "-m", "spacy", "convert", str(path), tmp, "-c", converter, "-n", str(args.n_sents)]
+            subprocess.run(cmd, check=True)
+            (out,) = Path(tmp).glob("*.spacy")
+            shutil.move(str(out), args.output_dir / f"{split}.spacy")
+        print(f"{path} -> {args.output_dir / f'{split}.spacy'}")
+
+
+if __name__ == "__main__":
+    main()
