@@ -3,8 +3,9 @@ as a user of the wheel would.
 
     python scripts/install_check.py PACKAGES_DIR PACKAGE_NAME VENV_DIR
 
-The pipeline's wheel is looked up under PACKAGES_DIR; the spacy-crf-tagger wheel it
-requires is built from this checkout (it is not on a package index). torch is
+The pipeline's wheel is looked up under PACKAGES_DIR. The spacy-crf-tagger it requires
+is built from the source checkout the running interpreter uses, when it runs from one
+(an editable install); otherwise pip takes it from the package index. torch is
 installed first at the version of the running interpreter, so the check does not
 pull a different build.
 """
@@ -13,7 +14,6 @@ import sys
 import venv
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 TEXT = "Anna Kowalski flew from Nairobi to Paris on Monday to meet the board of Brightwater Labs."
 CHECK = """
 import sys, spacy
@@ -37,19 +37,30 @@ def run(*cmd) -> None:
     subprocess.run([str(c) for c in cmd], check=True)
 
 
+def plugin_checkout():
+    """The source checkout of the installed spacy_crf_tagger, if it runs from one."""
+    import spacy_crf_tagger
+
+    root = Path(spacy_crf_tagger.__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").exists() else None
+
+
 def main(packages_dir: str, name: str, venv_dir: str) -> None:
     wheels = sorted(Path(packages_dir).glob(f"{name}-*/dist/*.whl"))
     if not wheels:
         raise SystemExit(f"Expected a wheel of {name} under {packages_dir}/{name}-*/dist/: run the package step first.")
-    plugin_dir = Path(venv_dir).with_name("plugin-dist")
-    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", plugin_dir, ROOT)
-    (plugin,) = sorted(plugin_dir.glob("spacy_crf_tagger-*.whl"))[-1:]
+    plugins = []
+    source = plugin_checkout()
+    if source is not None:
+        plugin_dir = Path(venv_dir).with_name("plugin-dist")
+        run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", plugin_dir, source)
+        plugins = sorted(plugin_dir.glob("spacy_crf_tagger-*.whl"))[-1:]
     venv.create(venv_dir, with_pip=True, clear=True)
     python = Path(venv_dir) / "bin" / "python"
     import torch
 
     run(python, "-m", "pip", "install", "-q", f"torch=={torch.__version__.split('+')[0]}")
-    run(python, "-m", "pip", "install", "-q", plugin, wheels[-1])
+    run(python, "-m", "pip", "install", "-q", *plugins, wheels[-1])
     run(python, "-c", CHECK, name, TEXT)
 
 

@@ -96,17 +96,20 @@ class CRFEntityRecognizer(CRFPipe):
 
     @property
     def tag_names(self) -> Tuple[str, ...]:
-        cached = getattr(self, "_tag_cache", None)
+        return self._tag_table()[0]
+
+    def _tag_index(self) -> Dict[str, int]:
+        return self._tag_table()[1]
+
+    def _tag_table(self) -> Tuple[Tuple[str, ...], Dict[str, int]]:
+        """The scheme's tags for the current labels, and their ids (cached)."""
         key = (self.labels, self.scheme)
+        cached = getattr(self, "_tag_cache", None)
         if cached is None or cached[0] != key:
             tags = tuple(tag_schemes.tag_names(self.labels, self.scheme))
             cached = (key, tags, {t: i for i, t in enumerate(tags)})
             self._tag_cache = cached
-        return cached[1]
-
-    def _tag_index(self) -> Dict[str, int]:
-        self.tag_names
-        return self._tag_cache[2]
+        return cached[1], cached[2]
 
     def _configure_model(self) -> None:
         super()._configure_model()

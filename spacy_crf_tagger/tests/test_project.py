@@ -24,6 +24,7 @@ def project_section(text: str) -> str:
 
 def test_readme_project_section_is_in_sync(tmp_path):
     shutil.copy(ROOT / "project.yml", tmp_path / "project.yml")
+    shutil.copytree(ROOT / "assets" / "sample", tmp_path / "assets" / "sample")  # bundled: linked
     (tmp_path / "README.md").write_text(f"{START}\n{END}\n", encoding="utf8")
     subprocess.run(
         [sys.executable, "-m", "weasel", "document", str(tmp_path), "--output", str(tmp_path / "README.md")],

@@ -199,3 +199,24 @@ def test_errors():
         nlp.update([bad])
     with pytest.raises(ValueError, match="E109"):
         ner_nlp()("Anna visited Paris")
+
+
+@pytest.mark.parametrize("scheme_lines", [
+    # IOB1 (CoNLL-2003): I- everywhere, B- only between two entities of a type
+    ["Anna NNP I-NP I-PER", "Smith NNP I-NP I-PER", "visited VBD I-VP O", "Paris NNP I-NP I-LOC"],
+    # IOB2: every entity starts with B-
+    ["Anna NNP I-NP B-PER", "Smith NNP I-NP I-PER", "visited VBD I-VP O", "Paris NNP I-NP B-LOC"],
+])
+def test_trains_from_spacy_convert_ner_output(tmp_path, scheme_lines):
+    import subprocess
+    import sys
+
+    src = tmp_path / "train.iob"
+    src.write_text("-DOCSTART- -X- O O\n\n" + "\n".join(scheme_lines) + "\n\n", encoding="utf8")
+    subprocess.run([sys.executable, "-m", "spacy", "convert", str(src), str(tmp_path), "-c", "ner"], check=True, capture_output=True)
+    nlp = ner_nlp()
+    docs = list(DocBin().from_disk(tmp_path / "train.spacy").get_docs(nlp.vocab))
+    assert [(e.text, e.label_) for e in docs[0].ents] == [("Anna Smith", "PER"), ("Paris", "LOC")]
+    egs = [Example(nlp.make_doc(doc.text), doc) for doc in docs]
+    train(nlp, egs, steps=40)
+    assert [(e.text, e.label_) for e in nlp("Anna Smith visited Paris").ents] == [("Anna Smith", "PER"), ("Paris", "LOC")]

@@ -262,3 +262,18 @@ def test_kbest_respects_constraints():
     assert (t[:, 0] != 2).all() and not ((t[:, :-1] == 0) & (t[:, 1:] == 2)).any()
     with pytest.raises(ValueError, match="Expected k >= 1, got 0"):
         crf.kbest_viterbi(CRFPotentials(E, torch.ones(2, 4, dtype=torch.bool), A, s, e), 0)
+
+
+def test_best_path_probability_equals_its_kbest_entry():
+    from spacy_crf_tagger.models.pytorch.output_layers import get_output_layer
+
+    p = random_potentials(3, 4, K, [4, 2, 1], seed=13)
+    layer = get_output_layer("crf")
+    tags, log_p = layer.decode(p)
+    ktags, klog_p = layer.kbest(p, 3)
+    assert_close(log_p, klog_p[:, 0])
+    assert (ktags[:, 0] == tags).all()
+    probs = klog_p.exp()
+    assert ((probs >= 0) & (probs <= 1)).all() and (probs.sum(dim=1) <= 1 + 1e-9).all()
+    for b, n in enumerate([4, 2, 1]):
+        assert_close(log_p[b].exp(), max(math.exp(s - brute_log_partition(p, b)) for _, s in enumerate_paths(p, b)))
