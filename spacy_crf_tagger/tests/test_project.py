@@ -47,7 +47,7 @@ def test_workflow_all_on_the_sample(tmp_path):
             shutil.copy(src, dst)
     cmd = [
         sys.executable, "-m", "weasel", "run", "all", str(project),
-        "--vars.max_steps", "40", "--vars.eval_frequency", "20", "--vars.package_name", "crf_citest",
+        "--vars.max_steps", "150", "--vars.eval_frequency", "50", "--vars.package_name", "crf_citest",
     ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     output = result.stdout + result.stderr
