@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import spacy
-from spacy.tokens import DocBin
+from spacy.tokens import DocBin, Span
 from spacy.training.initialize import init_nlp
 from spacy.util import load_config
 
@@ -21,21 +21,25 @@ def write_tagged_corpus(path: Path) -> Path:
         doc = nlp.make_doc(text)
         for token, tag in zip(doc, tags):
             token.tag_ = tag
+        doc.ents = [Span(doc, 0, 1, "X")]
         db.add(doc)
     db.to_disk(path)
     return path
 
 
-@pytest.mark.parametrize("name", ["tagger.cfg"])
-def test_config_validates_and_initialises(name, tmp_path):
+@pytest.mark.parametrize(
+    "name,pipe_names",
+    [("tagger.cfg", ["crf_tagger"]), ("ner.cfg", ["crf_ner"]), ("both.cfg", ["crf_tagger", "crf_ner"])],
+)
+def test_config_validates_and_initialises(name, pipe_names, tmp_path):
     config = load_config(CONFIGS / name, overrides={
         "paths.train": str(write_tagged_corpus(tmp_path / "train.spacy")),
         "paths.dev": str(tmp_path / "train.spacy"),
     }, interpolate=False)
     assert config["system"]["gpu_allocator"] == "pytorch"
     nlp = init_nlp(config.interpolate())
-    assert nlp.pipe_names == ["crf_tagger"]
-    assert nlp.get_pipe("crf_tagger").labels
+    assert nlp.pipe_names == pipe_names
+    assert all(nlp.get_pipe(name).labels for name in pipe_names)
 
 
 def test_tagger_config_trains_through_the_cli(tmp_path):
