@@ -26,10 +26,11 @@ class CRFOutput:
         """RETURNS (Tensor): -log p(gold | x) per sequence, shape (B,)."""
         return crf.negative_log_likelihood(p, gold)
 
-    def decode(self, p: CRFPotentials) -> Tuple[Tensor, Tensor]:
-        """RETURNS (Tuple[Tensor, Tensor]): best tags (B, T) and their log-probability (B,)."""
+    def decode(self, p: CRFPotentials, log_prob: bool = False) -> Tuple[Tensor, Optional[Tensor]]:
+        """RETURNS (Tuple[Tensor, Optional[Tensor]]): best tags (B, T) and, if asked
+        for (one more forward pass), their log-probability (B,)."""
         tags, score = crf.viterbi_decode(p)
-        return tags, score - crf.log_partition(p)
+        return tags, (score - crf.log_partition(p)) if log_prob else None
 
     def marginals(self, p: CRFPotentials) -> Tensor:
         """RETURNS (Tensor): p(y_t = k | x), shape (B, T, K)."""
@@ -61,8 +62,10 @@ class SoftmaxOutput:
         picked = log_probs.gather(2, gold.clamp(min=0).unsqueeze(2)).squeeze(2)
         return -(picked * known).sum(dim=1)
 
-    def decode(self, p: CRFPotentials) -> Tuple[Tensor, Tensor]:
+    def decode(self, p: CRFPotentials, log_prob: bool = False) -> Tuple[Tensor, Optional[Tensor]]:
         p = crf.validate(p)
+        if not log_prob:
+            return p.emissions.argmax(dim=2), None
         log_probs, tags = torch.log_softmax(p.emissions, dim=2).max(dim=2)
         return tags, (log_probs * p.mask).sum(dim=1)
 
