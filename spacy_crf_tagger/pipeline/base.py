@@ -55,6 +55,15 @@ class CRFPipe(TrainablePipe):
         a tagger, BILUO tags for NER)."""
         return self.labels
 
+    def _tag_index(self) -> Dict[str, int]:
+        """Tag name -> network output row, rebuilt when the tags change."""
+        tags = self.tag_names
+        cached = getattr(self, "_tag_index_cache", None)
+        if cached is None or cached[0] != tags:
+            cached = (tags, {tag: i for i, tag in enumerate(tags)})
+            self._tag_index_cache = cached
+        return cached[1]
+
     def add_label(self, label: str) -> int:
         """Add a label before the component is initialised.
 

@@ -1,7 +1,7 @@
 """The ``crf_ner`` component: named entities from a constrained linear-chain CRF, with
 the exact probability of every predicted entity and k-best analyses."""
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Iterable, List, Optional, Tuple
 
 import numpy
 import torch
@@ -96,20 +96,12 @@ class CRFEntityRecognizer(CRFPipe):
 
     @property
     def tag_names(self) -> Tuple[str, ...]:
-        return self._tag_table()[0]
-
-    def _tag_index(self) -> Dict[str, int]:
-        return self._tag_table()[1]
-
-    def _tag_table(self) -> Tuple[Tuple[str, ...], Dict[str, int]]:
-        """The scheme's tags for the current labels, and their ids (cached)."""
         key = (self.labels, self.scheme)
-        cached = getattr(self, "_tag_cache", None)
+        cached = getattr(self, "_tag_names_cache", None)
         if cached is None or cached[0] != key:
-            tags = tuple(tag_schemes.tag_names(self.labels, self.scheme))
-            cached = (key, tags, {t: i for i, t in enumerate(tags)})
-            self._tag_cache = cached
-        return cached[1], cached[2]
+            cached = (key, tuple(tag_schemes.tag_names(self.labels, self.scheme)))
+            self._tag_names_cache = cached
+        return cached[1]
 
     def _configure_model(self) -> None:
         super()._configure_model()

@@ -91,7 +91,7 @@ class CRFTagger(CRFPipe):
                     yield label
 
     def _gold_tags(self, example: Example) -> numpy.ndarray:
-        index = self._label_index()
+        index = self._tag_index()
         aligned = example.get_aligned(self.attr.upper(), as_string=True)
         ids = numpy.empty((len(aligned),), dtype="int64")
         for i, label in enumerate(aligned):
@@ -106,13 +106,6 @@ class CRFTagger(CRFPipe):
                     "component on data that contains it, or add it to its labels."
                 )
         return ids
-
-    def _label_index(self) -> Dict[str, int]:
-        cached = getattr(self, "_index_cache", None)
-        if cached is None or cached[0] != self.labels:
-            cached = (self.labels, {label: i for i, label in enumerate(self.labels)})
-            self._index_cache = cached
-        return cached[1]
 
     def set_annotations(self, docs: Iterable[Doc], batch_tag_ids: List[numpy.ndarray]) -> None:
         """Write the decoded tags to ``token.tag`` or ``token.pos``."""
