@@ -6,6 +6,8 @@ is a one-token entity, ``O`` is outside. BIO: ``B-X`` begins, ``I-X`` continues.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy
+
 SCHEMES: Dict[str, Tuple[str, ...]] = {"BILUO": ("B", "I", "L", "U"), "BIO": ("B", "I")}
 OUT = "O"
 
@@ -79,6 +81,52 @@ def is_valid(tags: Sequence[str], scheme: str) -> bool:
     """Is a whole tag sequence valid under the scheme?"""
     seq: List[Optional[str]] = [None, *tags, None]
     return all(is_allowed(a, b, scheme) for a, b in zip(seq, seq[1:]) if not (a is None and b is None))
+
+
+def first_unreachable(
+    tag_ids: numpy.ndarray,
+    allowed: numpy.ndarray,
+    allowed_start: numpy.ndarray,
+    allowed_end: numpy.ndarray,
+    missing: int = -1,
+) -> Optional[int]:
+    """Check partially known gold tags against transition constraints.
+
+    tag_ids (numpy.ndarray): Shape (T,), tag ids, ``missing`` where unknown (any tag).
+    allowed (numpy.ndarray): Shape (K, K), bool; allowed_start, allowed_end: shape (K,).
+    RETURNS (Optional[int]): None if some allowed sequence agrees with every known
+        tag; otherwise the first known position no allowed sequence can reach with
+        its tag (T when the sequence cannot end).
+    """
+    tag_ids = numpy.asarray(tag_ids, dtype="int64")
+    T = len(tag_ids)
+    if T == 0:
+        return None
+    pos = numpy.flatnonzero(tag_ids != missing)
+    # Stretches of unknown tags: can tag b be reached from tag a in d steps? The
+    # reachability matrices of 0, 1, 2, ... steps, until they stop changing.
+    gaps = numpy.diff(pos)
+    longest = int(max(gaps.max(initial=0), pos[0] if pos.size else T - 1, T - 1 - pos[-1] if pos.size else 0))
+    reach = [numpy.eye(len(allowed_start), dtype=bool)]
+    while len(reach) <= longest:
+        nxt = (reach[-1].astype("int64") @ allowed.astype("int64")) > 0
+        if (nxt == reach[-1]).all():
+            break
+        reach.append(nxt)
+    steps = numpy.stack(reach)
+
+    def within(d):
+        return steps[numpy.minimum(d, len(reach) - 1)]
+
+    if pos.size == 0:
+        return None if (allowed_start @ within(T - 1) @ allowed_end) else 0
+    first, last = tag_ids[pos[0]], tag_ids[pos[-1]]
+    if not (allowed_start.astype("int64") @ within(pos[0]))[first]:
+        return int(pos[0])
+    ok = steps[numpy.minimum(gaps, len(reach) - 1), tag_ids[pos[:-1]], tag_ids[pos[1:]]]
+    if not ok.all():
+        return int(pos[1:][~ok][0])
+    return None if (within(T - 1 - pos[-1]).astype("int64") @ allowed_end)[last] else T
 
 
 def tags_to_spans(tags: Sequence[str], scheme: str) -> List[Tuple[int, int, str]]:

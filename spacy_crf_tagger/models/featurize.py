@@ -1,47 +1,62 @@
-"""Turn Docs into the integer arrays the network reads. Vectorised per Doc: no
-Python loop over tokens."""
-from typing import List, Sequence
+"""Turn Docs into the integer arrays the network reads.
+
+The character CNN sees each distinct spelling of a batch once: running text repeats
+most of its words, and a token's characters are read through its ORTH id, so no Python
+object is made per token. Character ids of a spelling are cached (bounded), keyed by
+the settings that shape them.
+"""
+from typing import Dict, Sequence, Tuple
 
 import numpy
-from spacy.attrs import IDX, LENGTH
+from spacy.attrs import ORTH
 from spacy.tokens import Doc
 
+# Spellings whose character ids are kept between batches; cleared when full.
+CACHE_SIZE = 1 << 18
+_cache: Dict[Tuple[int, int, int], numpy.ndarray] = {}
 
-def doc_char_ids(doc: Doc, max_chars: int, rows: int) -> numpy.ndarray:
-    """Hashed character ids of every token, right-padded with 0.
 
-    A token longer than ``max_chars`` is read as its first ``max_chars // 2`` and
+def spelling_char_ids(text: str, max_chars: int, rows: int) -> numpy.ndarray:
+    """Hashed character ids of one spelling, right-padded with 0.
+
+    A spelling longer than ``max_chars`` is read as its first ``max_chars // 2`` and
     last ``max_chars - max_chars // 2`` characters.
 
-    RETURNS (numpy.ndarray): Shape (len(doc), max_chars), int64; 0 is padding.
+    RETURNS (numpy.ndarray): Shape (max_chars,), int64; 0 is padding.
     """
-    n_tokens = len(doc)
-    if n_tokens == 0:
-        return numpy.zeros((0, max_chars), dtype="int64")
-    offsets = doc.to_array([IDX, LENGTH]).astype("int64")
-    start, length = offsets[:, 0:1], offsets[:, 1:2]
-    codepoints = numpy.frombuffer(doc.text.encode("utf-32-le"), dtype="uint32").astype("int64")
-    pos = numpy.arange(max_chars)[None, :]
-    head = max_chars // 2
-    too_long = length > max_chars
-    # For long tokens, the columns after `head` read the token's tail.
-    read = numpy.where(too_long & (pos >= head), length - (max_chars - pos), pos)
-    valid = pos < length
-    index = numpy.where(valid, start + read, 0)
-    if codepoints.size == 0:
-        return numpy.zeros((n_tokens, max_chars), dtype="int64")
-    ids = 1 + codepoints[numpy.minimum(index, codepoints.size - 1)] % (rows - 1)
-    return numpy.where(valid, ids, 0)
+    if len(text) > max_chars:
+        head = max_chars // 2
+        text = text[:head] + text[len(text) - (max_chars - head) :]
+    codepoints = numpy.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="uint32")
+    ids = numpy.zeros((max_chars,), dtype="int64")
+    ids[: len(codepoints)] = 1 + codepoints.astype("int64") % (rows - 1)
+    return ids
 
 
-def padded_char_ids(docs: Sequence[Doc], max_chars: int, rows: int) -> numpy.ndarray:
-    """Character ids for a batch.
+def batch_char_ids(docs: Sequence[Doc], max_chars: int, rows: int) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """Character ids of the distinct spellings of a batch, and where each token's is.
 
-    RETURNS (numpy.ndarray): Shape (B, T, max_chars), int64, T the longest Doc.
+    RETURNS (Tuple[numpy.ndarray, numpy.ndarray]): ``spellings`` of shape
+        (U, max_chars), int64, 0 = padding, and ``index`` of shape (B, T), int64: the
+        row of ``spellings`` of each token; -1 on padding (T the longest Doc).
     """
-    arrays: List[numpy.ndarray] = [doc_char_ids(doc, max_chars, rows) for doc in docs]
-    T = max((len(a) for a in arrays), default=0)
-    out = numpy.zeros((len(arrays), T, max_chars), dtype="int64")
-    for i, a in enumerate(arrays):
-        out[i, : len(a)] = a
-    return out
+    T = max((len(doc) for doc in docs), default=0)
+    orths = [doc.to_array(ORTH).astype("uint64") for doc in docs]
+    flat = numpy.concatenate(orths) if orths else numpy.zeros((0,), dtype="uint64")
+    unique, inverse = numpy.unique(flat, return_inverse=True)
+    if len(_cache) > CACHE_SIZE:
+        _cache.clear()
+    strings = docs[0].vocab.strings if docs else None
+    spellings = numpy.zeros((len(unique), max_chars), dtype="int64")
+    for row, orth in enumerate(unique.tolist()):
+        key = (orth, max_chars, rows)
+        ids = _cache.get(key)
+        if ids is None:
+            ids = _cache[key] = spelling_char_ids(strings[orth], max_chars, rows)
+        spellings[row] = ids
+    index = numpy.full((len(docs), T), -1, dtype="int64")
+    start = 0
+    for i, doc_orths in enumerate(orths):
+        index[i, : len(doc_orths)] = inverse[start : start + len(doc_orths)]
+        start += len(doc_orths)
+    return spellings, index

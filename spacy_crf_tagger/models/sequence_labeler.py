@@ -17,11 +17,12 @@ from spacy.tokens import Doc
 from thinc.api import ArgsKwargs, Model, PyTorchShim, torch2xp, xp2torch
 from thinc.types import Floats2d
 
-from .featurize import padded_char_ids
+from .featurize import batch_char_ids
 from .pytorch.crf import CRFPotentials
 from .pytorch.net import CharCNN, SequenceLabelerNet
 from .pytorch.output_layers import get_output_layer
 from .settings import CharCNNSettings, RNNEncoderSettings
+from .word_features import output_width, require_connected_listeners
 
 
 @dataclass
@@ -63,11 +64,15 @@ def build_sequence_labeler_v1(
     without characters, ``encoder = null`` for features straight into the output.
 
     tok2vec (Model[List[Doc], List[Floats2d]]): Word features, e.g.
-        ``spacy.MultiHashEmbed.v2`` (hashed lexical features and static vectors) or a
-        listener (``spacy.Tok2VecListener.v1``) to a shared tok2vec or transformer.
+        ``spacy.MultiHashEmbed.v2`` (hashed lexical features and static vectors), or a
+        listener to a shared component earlier in the pipeline:
+        ``spacy.Tok2VecListener.v1`` (a ``tok2vec``) or
+        ``spacy-transformers.TransformerListener.v1`` (a ``transformer``; the gradient
+        of the loss reaches the transformer's weights). nI is the width they report.
     char_cnn (Optional[CharCNNSettings]): Character CNN settings, or None.
     encoder (Optional[RNNEncoderSettings]): Recurrent encoder settings, or None.
-    output (str): "crf" (global normalisation) or "softmax" (per token).
+    output (str): "crf" (global normalisation), "memm" (local normalisation given the
+        previous tag) or "softmax" (per token).
     dropout (float): Dropout on the encoder's input and output (Ma & Hovy: 0.5). It is
         part of the architecture: spaCy's ``[training] dropout`` reaches only the
         Thinc layers (the tok2vec).
@@ -99,12 +104,13 @@ def build_sequence_labeler_v1(
 
 def init(model: LabelerModelT, X: Optional[List[Doc]] = None, Y=None) -> LabelerModelT:
     tok2vec = model.get_ref("tok2vec")
+    require_connected_listeners(tok2vec)
     if X is not None:
         tok2vec.initialize(X=X)
     else:
         tok2vec.initialize()
     if not model.has_dim("nI"):
-        model.set_dim("nI", tok2vec.get_dim("nO"))
+        model.set_dim("nI", output_width(tok2vec))
     build_net(model)
     return model
 
@@ -143,7 +149,7 @@ def build_net(model: LabelerModelT) -> None:
         use_transitions=output_layer.uses_transitions,
     )
     constraints = model.attrs["constraints"]
-    if constraints is not None and net.crf is not None:
+    if constraints is not None and net.crf is not None and output_layer.uses_constraints:
         net.crf.set_constraints(*(torch.tensor(c, dtype=torch.bool) for c in constraints))
     model._shims.append(PyTorchShim(net, mixed_precision=model.attrs["mixed_precision"]))
 
@@ -170,14 +176,15 @@ def forward(
     shim = model.shims[0]
     words = xp2torch(ops.pad([word_feats[i] for i in keep]), requires_grad=is_train)
     device = words.device
-    chars = None
+    spellings = char_index = None
     char_cfg = model.attrs["char_cnn"]
     if char_cfg is not None:
-        char_ids = padded_char_ids([docs[i] for i in keep], char_cfg["max_chars"], char_cfg["rows"])
-        chars = torch.from_numpy(char_ids).to(device)
+        ids, index = batch_char_ids([docs[i] for i in keep], char_cfg["max_chars"], char_cfg["rows"])
+        spellings, char_index = torch.from_numpy(ids).to(device), torch.from_numpy(index).to(device)
     kept_lengths = [lengths[i] for i in keep]
     lengths_t = torch.tensor(kept_lengths, dtype=torch.long)
-    outputs, bp_net = shim(ArgsKwargs(args=(words, chars, lengths_t), kwargs={}), is_train)
+    args = (words, spellings, char_index, lengths_t)
+    outputs, bp_net = shim(ArgsKwargs(args=args, kwargs={}), is_train)
     mask = (torch.arange(words.shape[1]).unsqueeze(0) < lengths_t.unsqueeze(1)).to(device)
     emissions = outputs[0]
     if len(outputs) > 1:

@@ -6,7 +6,7 @@ the examples hold (``_labels_from_examples``), which tag set the network predict
 (``tag_names``) and how decoded tags become annotations (``set_annotations``).
 """
 from itertools import islice
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy
 import srsly
@@ -20,12 +20,19 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Model, Optimizer, set_dropout_rate
 
+from .. import about
 from ..errors import format_docs
 from ..models.pytorch.crf import CRFPotentials
 from ..models.pytorch.output_layers import get_output_layer
 from ..models.sequence_labeler import LabelerOutput, build_net, is_built
+from .batching import length_buckets
 
 MISSING = -1
+
+# Version of what to_disk/to_bytes write; a loader refuses a newer one.
+FORMAT_VERSION = 1
+# Architecture settings that do not change the shapes of the weights.
+NOT_IN_WEIGHTS = ("dropout", "max_chars")
 
 
 class CRFPipe(TrainablePipe):
@@ -121,23 +128,50 @@ class CRFPipe(TrainablePipe):
 
     # -- prediction -----------------------------------------------------------
 
-    def predict(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
+    # Docs of a prediction batch run through the network in groups of similar
+    # length, each padded to at most this many tokens (see `batching.py`).
+    max_padded_tokens: int = 32768
+
+    def predict(self, docs: Iterable[Doc]):
         """Decode the best tag sequence of each Doc.
 
-        RETURNS (List[numpy.ndarray]): Tag ids per Doc, shape (len(doc),).
+        RETURNS: What ``set_annotations`` reads; for ``CRFPipe``, tag ids per Doc
+            (List[numpy.ndarray], each of shape (len(doc),)).
         """
         docs = list(docs)
-        if not any(len(doc) for doc in docs):
-            return [numpy.zeros((0,), dtype="int64") for _ in docs]
-        out = self._run_model(docs)
+        results = [self._empty_result() for _ in docs]
+        for index, out in self._run_model_grouped(docs):
+            for i, result in zip(index, self._decode(out)):
+                results[i] = result
+        return self._collect(results)
+
+    def _empty_result(self):
+        """The prediction for an empty Doc."""
+        return numpy.zeros((0,), dtype="int64")
+
+    def _decode(self, out: LabelerOutput) -> list:
+        """One result per Doc of ``out``: its best tag ids."""
         with torch.no_grad():
             best, _ = self.output_layer.decode(out.potentials)
         return self._unbatch(out, best.cpu().numpy())
+
+    def _collect(self, results: list):
+        """Turn the per-Doc results into what ``set_annotations`` reads."""
+        return results
 
     def _run_model(self, docs: List[Doc]) -> LabelerOutput:
         if not is_built(self.model):
             raise ValueError(Errors.E109.format(name=self.name))
         return self.model.predict(docs)
+
+    def _run_model_grouped(self, docs: List[Doc]) -> Iterator[Tuple[List[int], LabelerOutput]]:
+        """Run the network on the non-empty Docs, in groups of similar length.
+
+        YIELDS (Tuple[List[int], LabelerOutput]): The Docs' indices in ``docs`` and
+            the model's output for them, in that order.
+        """
+        for index in length_buckets([len(doc) for doc in docs], self.max_padded_tokens):
+            yield index, self._run_model([docs[i] for i in index])
 
     @staticmethod
     def _unbatch(out: LabelerOutput, rows: numpy.ndarray) -> List[numpy.ndarray]:
@@ -226,6 +260,13 @@ class CRFPipe(TrainablePipe):
         labels (Optional[Sequence[str]]): The labels, e.g. from `spacy init labels`.
         """
         validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
+        doc_sample = [eg.reference for eg in islice(get_examples(), 10)]
+        if not doc_sample:
+            raise ValueError(
+                f"Cannot initialise '{self.name}': the training corpus gave no examples. "
+                "Check that [paths] train (--paths.train) points at a non-empty .spacy file "
+                "or folder; `python -m spacy crf-debug-data CONFIG` reports what it holds."
+            )
         if labels is not None:
             for label in labels:
                 self.add_label(label)
@@ -233,56 +274,114 @@ class CRFPipe(TrainablePipe):
             for label in sorted(set(self._labels_from_examples(get_examples()))):
                 self.add_label(label)
         self._require_labels()
-        doc_sample = [eg.reference for eg in islice(get_examples(), 10)]
-        if not doc_sample:
-            raise ValueError(Errors.E923.format(name=self.name))
         self._configure_model()
         self.model.initialize(X=doc_sample)
         self.cfg["nI"] = self.model.get_dim("nI")
 
     # -- serialisation --------------------------------------------------------
-    # The network exists only after initialisation, so cfg (labels, nI) is loaded
-    # first, the network rebuilt from it, and only then are the weights loaded.
+    # The network exists only after initialisation, so cfg (labels, nI, the
+    # network's shape) is loaded first, checked against the model, the network
+    # rebuilt from it, and only then are the weights loaded.
+
+    def _net_shape(self) -> Dict[str, Any]:
+        """The settings that fix the shapes of the network's weights."""
+        attrs = self.model.attrs
+
+        def weights_only(settings: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+            if settings is None:
+                return None
+            return {k: v for k, v in settings.items() if k not in NOT_IN_WEIGHTS}
+
+        return {
+            "char_cnn": weights_only(attrs["char_cnn"]),
+            "encoder": weights_only(attrs["encoder"]),
+            "output": attrs["output"],
+        }
+
+    def _saved_cfg(self) -> Dict[str, Any]:
+        cfg = dict(self.cfg)
+        cfg["format_version"] = FORMAT_VERSION
+        if cfg.get("nI") is not None:
+            cfg["net"] = self._net_shape()
+        return cfg
+
+    def _load_cfg(self, saved: Dict[str, Any], source: str) -> None:
+        version = saved.get("format_version", 1)
+        if version > FORMAT_VERSION:
+            raise ValueError(
+                f"'{self.name}' in {source} was saved by a newer spacy-crf-tagger (format "
+                f"version {version}); this is {about.__version__}, which reads format "
+                f"{FORMAT_VERSION}. Upgrade spacy-crf-tagger to load it."
+            )
+        saved_net = saved.get("net")
+        if saved_net is not None:
+            current = self._net_shape()
+            diffs = [
+                f"{key}: saved {saved_net.get(key)!r}, config {current[key]!r}"
+                for key in current
+                if saved_net.get(key) != current[key]
+            ]
+            if diffs:
+                raise ValueError(
+                    f"Cannot load '{self.name}' from {source}: its weights were trained with a "
+                    f"different architecture than the config describes ({'; '.join(diffs)}). "
+                    "Load it with the config saved beside it (spacy.load(path)), or retrain."
+                )
+        built_tags = self.model.get_dim("nO") if is_built(self.model) else None
+        self.cfg.update({k: v for k, v in saved.items() if k not in ("format_version", "net")})
+        if built_tags is not None and built_tags != len(self.tag_names):
+            raise ValueError(
+                f"Cannot load '{self.name}' from {source}: it was saved with labels "
+                f"{list(self.labels)} ({len(self.tag_names)} tags), but this component's network "
+                f"is already built for {built_tags} tags. Load into a fresh pipeline "
+                "(spacy.load(path)) instead of one that was initialised."
+            )
+
+    def _load_weights(self, data: bytes, source: str) -> None:
+        self._ensure_built()
+        try:
+            self.model.from_bytes(data)
+        except (ValueError, RuntimeError, KeyError) as err:
+            raise ValueError(
+                f"Cannot load the weights of '{self.name}' from {source}: they do not fit the "
+                f"model built from the config ({type(err).__name__}: {str(err)[:300]}). Load it "
+                "with the config saved beside it (spacy.load(path)), or retrain."
+            ) from err
 
     def to_bytes(self, *, exclude=tuple()) -> bytes:
         serialize = {
-            "cfg": lambda: srsly.json_dumps(self.cfg),
+            "cfg": lambda: srsly.json_dumps(self._saved_cfg()),
             "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
             "model": self.model.to_bytes,
         }
         return util.to_bytes(serialize, exclude)
 
     def from_bytes(self, bytes_data: bytes, *, exclude=tuple()) -> "CRFPipe":
-        def load_model(b: bytes) -> None:
-            self._ensure_built()
-            self.model.from_bytes(b)
-
         deserialize = {
-            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
+            "cfg": lambda b: self._load_cfg(srsly.json_loads(b), "bytes"),
             "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
-            "model": load_model,
+            "model": lambda b: self._load_weights(b, "bytes"),
         }
         util.from_bytes(bytes_data, deserialize, exclude)
         return self
 
     def to_disk(self, path, *, exclude=tuple()) -> None:
         serialize = {
-            "cfg": lambda p: srsly.write_json(p, self.cfg),
+            "cfg": lambda p: srsly.write_json(p, self._saved_cfg()),
             "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
             "model": lambda p: self.model.to_disk(p),
         }
         util.to_disk(path, serialize, exclude)
 
     def from_disk(self, path, *, exclude=tuple()) -> "CRFPipe":
-        def load_model(p) -> None:
-            self._ensure_built()
+        def load_weights(p) -> None:
             with open(p, "rb") as f:
-                self.model.from_bytes(f.read())
+                self._load_weights(f.read(), str(path))
 
         deserialize = {
-            "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
+            "cfg": lambda p: self._load_cfg(srsly.read_json(p), str(path)),
             "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
-            "model": load_model,
+            "model": load_weights,
         }
         util.from_disk(path, deserialize, exclude)
         return self

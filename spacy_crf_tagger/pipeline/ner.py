@@ -12,6 +12,7 @@ from spacy.vocab import Vocab
 from thinc.api import Model
 
 from .. import tag_schemes
+from ..errors import describe_doc
 from ..models.sequence_labeler import LabelerOutput
 from .base import MISSING, CRFPipe
 from .defaults import DEFAULT_MODEL
@@ -105,7 +106,7 @@ class CRFEntityRecognizer(CRFPipe):
 
     def _configure_model(self) -> None:
         super()._configure_model()
-        self.model.attrs["constraints"] = tag_schemes.allowed_transitions(self.tag_names, self.scheme)
+        self.model.attrs["constraints"] = [m.tolist() for m in self._constraints()]
 
     # -- gold -----------------------------------------------------------------
 
@@ -130,7 +131,26 @@ class CRFEntityRecognizer(CRFPipe):
                     "component on data that contains it, or add it to its labels."
                 )
             ids[i] = index[tag]
+        bad = tag_schemes.first_unreachable(ids, *self._constraints(), missing=MISSING)
+        if bad is not None:
+            # spaCy's Example validates entity tags, so this takes gold that was
+            # changed after alignment; never let it become a huge, silent loss.
+            shown = ["-" if t == MISSING else self.tag_names[t] for t in ids[max(0, bad - 3) : bad + 2]]
+            raise ValueError(
+                f"The gold entity tags of {describe_doc(example.reference)} cannot be a valid "
+                f"{self.scheme} sequence at token {bad} (tags around it: {shown}). Fix the "
+                "entity annotation of this document (e.g. an I- tag after O)."
+            )
         return ids
+
+    def _constraints(self) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+        """The scheme's transition masks as bool arrays (allowed, start, end)."""
+        cached = getattr(self, "_constraints_cache", None)
+        if cached is None or cached[0] != self.tag_names:
+            masks = tag_schemes.allowed_transitions(self.tag_names, self.scheme)
+            cached = (self.tag_names, tuple(numpy.asarray(m, dtype=bool) for m in masks))
+            self._constraints_cache = cached
+        return cached[1]
 
     # -- prediction -------------------------------------------------------------
 
@@ -139,10 +159,15 @@ class CRFEntityRecognizer(CRFPipe):
 
         RETURNS (NERPrediction): Tag ids and scored entities per Doc.
         """
-        docs = list(docs)
-        if not any(len(doc) for doc in docs):
-            return NERPrediction([numpy.zeros((0,), dtype="int64") for _ in docs], [[] for _ in docs])
-        out = self._run_model(docs)
+        return super().predict(docs)
+
+    def _empty_result(self) -> Tuple[numpy.ndarray, List[Entity]]:
+        return numpy.zeros((0,), dtype="int64"), []
+
+    def _collect(self, results: list) -> NERPrediction:
+        return NERPrediction([ids for ids, _ in results], [ents for _, ents in results])
+
+    def _decode(self, out: LabelerOutput) -> List[Tuple[numpy.ndarray, List[Entity]]]:
         layer = self.output_layer
         with torch.no_grad():
             best, _ = layer.decode(out.potentials)
@@ -164,12 +189,12 @@ class CRFEntityRecognizer(CRFPipe):
                     torch.tensor(excl, dtype=torch.long, device=device) if self.scheme == "BIO" else None,
                 )
                 probs = log_p.exp().clamp(0.0, 1.0).cpu().tolist()
-        entities: List[List[Entity]] = []
+        results = []
         n = 0
-        for ents in found:
-            entities.append([(s, e, label, probs[n + k]) for k, (s, e, label) in enumerate(ents)])
+        for ids, ents in zip(tag_ids, found):
+            results.append((ids, [(s, e, label, probs[n + k]) for k, (s, e, label) in enumerate(ents)]))
             n += len(ents)
-        return NERPrediction(tag_ids, entities)
+        return results
 
     def _entities(self, tag_ids: numpy.ndarray) -> List[Tuple[int, int, str]]:
         tags = self.tag_names
@@ -204,18 +229,16 @@ class CRFEntityRecognizer(CRFPipe):
             raise ValueError(f"Expected k >= 1, got {k}.")
         docs = list(docs)
         result: List[List[Tuple[List[Span], float]]] = [[([], 1.0)] if len(d) == 0 else [] for d in docs]
-        if not any(len(doc) for doc in docs):
-            return result
-        out: LabelerOutput = self._run_model(docs)
-        with torch.no_grad():
-            paths, log_p = self.output_layer.kbest(out.potentials, k)
-        paths, probs = paths.cpu().numpy(), log_p.exp().cpu().numpy()
-        for row, doc_i in enumerate(out.doc_index):
-            doc, n = docs[doc_i], out.lengths[doc_i]
-            for rank in range(paths.shape[1]):
-                if probs[row, rank] <= 0.0 or not numpy.isfinite(probs[row, rank]):
-                    continue
-                ents = self._entities(paths[row, rank, :n])
-                spans = [Span(doc, s, e, label=label) for s, e, label in ents]
-                result[doc_i].append((spans, float(probs[row, rank])))
+        for index, out in self._run_model_grouped(docs):
+            with torch.no_grad():
+                paths, log_p = self.output_layer.kbest(out.potentials, k)
+            paths, probs = paths.cpu().numpy(), log_p.exp().cpu().numpy()
+            for row, doc_i in enumerate(out.doc_index):
+                doc, n = docs[index[doc_i]], out.lengths[doc_i]
+                for rank in range(paths.shape[1]):
+                    if probs[row, rank] <= 0.0 or not numpy.isfinite(probs[row, rank]):
+                        continue
+                    ents = self._entities(paths[row, rank, :n])
+                    spans = [Span(doc, s, e, label=label) for s, e, label in ents]
+                    result[index[doc_i]].append((spans, float(probs[row, rank])))
         return result

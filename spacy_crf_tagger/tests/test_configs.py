@@ -27,19 +27,35 @@ def write_tagged_corpus(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize(
-    "name,pipe_names",
-    [("tagger.cfg", ["crf_tagger"]), ("ner.cfg", ["crf_ner"]), ("both.cfg", ["crf_tagger", "crf_ner"])],
-)
-def test_config_validates_and_initialises(name, pipe_names, tmp_path):
-    config = load_config(CONFIGS / name, overrides={
+# Every file in configs/ (the transformer ones need spacy-transformers and take the
+# tiny local BERT as their model).
+PIPELINES = {
+    "tagger.cfg": ["crf_tagger"],
+    "ner.cfg": ["crf_ner"],
+    "both.cfg": ["crf_tagger", "crf_ner"],
+    "tagger_trf.cfg": ["transformer", "crf_tagger"],
+    "ner_trf.cfg": ["transformer", "crf_ner"],
+    "compare/ner_trf_spacy.cfg": ["transformer", "ner"],
+}
+
+
+def test_every_config_is_tested():
+    assert sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.cfg")) == sorted(PIPELINES)
+
+
+@pytest.mark.parametrize("name,pipe_names", PIPELINES.items())
+def test_config_validates_and_initialises(name, pipe_names, tmp_path, request):
+    overrides = {
         "paths.train": str(write_tagged_corpus(tmp_path / "train.spacy")),
         "paths.dev": str(tmp_path / "train.spacy"),
-    }, interpolate=False)
+    }
+    if "transformer" in pipe_names:
+        overrides["paths.transformer_name"] = str(request.getfixturevalue("tiny_bert"))
+    config = load_config(CONFIGS / name, overrides=overrides, interpolate=False)
     assert config["system"]["gpu_allocator"] == "pytorch"
     nlp = init_nlp(config.interpolate())
     assert nlp.pipe_names == pipe_names
-    assert all(nlp.get_pipe(name).labels for name in pipe_names)
+    assert all(nlp.get_pipe(name).labels for name in pipe_names if name != "transformer")
 
 
 def test_tagger_config_trains_through_the_cli(tmp_path):

@@ -8,8 +8,10 @@ ARCHITECTURES = [
     "spacy-crf-tagger.SequenceLabeler.v1",
     "spacy-crf-tagger.CharCNN.v1",
     "spacy-crf-tagger.RNNEncoder.v1",
+    "spacy-crf-tagger.LexicalFeatures.v1",
 ]
 SCORERS = ["spacy-crf-tagger.tagger_scorer.v1"]
+CALLBACKS = ["spacy-crf-tagger.require_packages.v1"]
 FACTORIES = ["crf_tagger"]
 
 
@@ -21,6 +23,11 @@ def test_architectures(name):
 @pytest.mark.parametrize("name", SCORERS)
 def test_scorers(name):
     assert callable(registry.scorers.get(name))
+
+
+@pytest.mark.parametrize("name", CALLBACKS)
+def test_callbacks(name):
+    assert callable(registry.callbacks.get(name))
 
 
 @pytest.mark.parametrize("name", FACTORIES)

@@ -109,3 +109,29 @@ def test_invalid_sequences_are_read_without_losing_entities():
     assert tag_schemes.tags_to_spans(["O", "I-PER", "L-PER"], "BILUO") == [(1, 3, "PER")]
     assert tag_schemes.tags_to_spans(["B-PER", "I-LOC"], "BIO") == [(0, 1, "PER"), (1, 2, "LOC")]
     assert tag_schemes.tags_to_spans(["B-PER", "O"], "BILUO") == [(0, 1, "PER")]
+
+
+@pytest.mark.parametrize("scheme", ["BILUO", "BIO"])
+def test_first_unreachable_agrees_with_enumeration(scheme):
+    """Partially known gold (-1 = unknown) is usable iff some valid sequence agrees
+    with it; checked against every completion for all gold sequences up to length 3."""
+    import itertools
+
+    import numpy
+
+    tags = tag_schemes.tag_names(["X", "Y"], scheme)
+    masks = [numpy.asarray(m, dtype=bool) for m in tag_schemes.allowed_transitions(tags, scheme)]
+    K = len(tags)
+    for T in range(1, 4):
+        complete = [seq for seq in itertools.product(range(K), repeat=T) if tag_schemes.is_valid([tags[i] for i in seq], scheme)]
+        for gold in itertools.product(range(-1, K), repeat=T):
+            agrees = any(all(g in (-1, c) for g, c in zip(gold, seq)) for seq in complete)
+            found = tag_schemes.first_unreachable(numpy.asarray(gold), *masks)
+            assert (found is None) == agrees, (gold, found)
+    i = {t: n for n, t in enumerate(tags)}
+    if scheme == "BILUO":
+        assert tag_schemes.first_unreachable(numpy.asarray([i["O"], i["I-X"], i["L-X"]]), *masks) == 1
+        assert tag_schemes.first_unreachable(numpy.asarray([i["B-X"], -1, -1]), *masks) is None
+        assert tag_schemes.first_unreachable(numpy.asarray([i["B-X"]]), *masks) == 1  # cannot end
+        assert tag_schemes.first_unreachable(numpy.asarray([i["I-X"], -1, -1, i["I-Y"]]), *masks) == 0
+        assert tag_schemes.first_unreachable(numpy.asarray([-1, i["I-X"], -1, i["I-Y"]]), *masks) == 3

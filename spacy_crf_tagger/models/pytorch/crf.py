@@ -96,13 +96,42 @@ def _forbid(p: CRFPotentials) -> CRFPotentials:
     )
 
 
+def _needs_grad(p: CRFPotentials) -> bool:
+    return torch.is_grad_enabled() and any(x.requires_grad for x in (p.emissions, p.transitions, p.start, p.end))
+
+
 def forward_scores(p: CRFPotentials) -> Tensor:
     """Forward algorithm.
+
+    Where no gradient is needed (decoding, confidences) it runs as rescaled matrix
+    products in float64 (``_forward_scaled``), about twice as fast on a CPU as the
+    log-space recursion that training differentiates through.
 
     RETURNS (Tensor): alpha, shape (B, T, K): log of the summed scores of all
         prefixes ending in tag k at step t, emission at t included. Padded steps
         repeat the value of the last real step.
     """
+    if _needs_grad(p):
+        return _forward_log(p)
+    alpha = _forward_scaled(p)
+    # Every tag of a step underflowed (emission ranges of hundreds of nats): redo it in log space.
+    return _forward_log(p) if bool(torch.isnan(alpha).any()) else alpha
+
+
+def backward_scores(p: CRFPotentials) -> Tensor:
+    """Backward algorithm (rescaled matrix products where no gradient is needed).
+
+    RETURNS (Tensor): beta, shape (B, T, K): log of the summed scores of all
+        suffixes after step t given tag k at t (emission at t excluded, end
+        score included). Padded steps hold the end scores.
+    """
+    if _needs_grad(p):
+        return _backward_log(p)
+    beta = _backward_scaled(p)
+    return _backward_log(p) if bool(torch.isnan(beta).any()) else beta
+
+
+def _forward_log(p: CRFPotentials) -> Tensor:
     E, mask, A, start, _ = p
     alpha = start + E[:, 0]  # shape: (B, K)
     alphas = [alpha]
@@ -114,13 +143,7 @@ def forward_scores(p: CRFPotentials) -> Tensor:
     return torch.stack(alphas, dim=1)
 
 
-def backward_scores(p: CRFPotentials) -> Tensor:
-    """Backward algorithm.
-
-    RETURNS (Tensor): beta, shape (B, T, K): log of the summed scores of all
-        suffixes after step t given tag k at t (emission at t excluded, end
-        score included). Padded steps hold the end scores.
-    """
+def _backward_log(p: CRFPotentials) -> Tensor:
     E, mask, A, _, end = p
     T = E.shape[1]
     beta = end.expand(E.shape[0], -1)  # shape: (B, K)
@@ -132,6 +155,67 @@ def backward_scores(p: CRFPotentials) -> Tensor:
         betas.append(beta)
     betas.reverse()
     return torch.stack(betas, dim=1)
+
+
+def _exp_shifted(x: Tensor, dim=None) -> Tuple[Tensor, Tensor]:
+    """exp(x - max) in float64, and the max (finite: -inf entries become 0)."""
+    x = x.double()
+    top = x.max() if dim is None else x.max(dim=dim, keepdim=True).values
+    return torch.exp(x - top), top
+
+
+def _forward_scaled(p: CRFPotentials) -> Tensor:
+    """The forward algorithm in probability space: each step is one (B, K) x (K, K)
+    product, renormalised to sum to 1, and the log of the scale kept
+    aside (Rabiner 1989). Exact up to float64 underflow of terms more than ~700 nats
+    below the best one, which the log-space recursion would give as ~0 anyway; where
+    a whole step underflows the result holds NaN and the caller falls back."""
+    E, mask, A, start, _ = p
+    T = E.shape[1]
+    exp_a, a_top = _exp_shifted(A)
+    exp_e, e_top = _exp_shifted(E, dim=2)  # shapes: (B, T, K), (B, T, 1)
+    exp_s, s_top = _exp_shifted(start)
+    h = exp_s * exp_e[:, 0]
+    norm = h.sum(dim=1, keepdim=True)
+    h = h / norm
+    log_scale = torch.log(norm) + e_top[:, 0] + s_top  # shape: (B, 1)
+    hs, scales = [h], [log_scale]
+    for t in range(1, T):
+        v = (h @ exp_a) * exp_e[:, t]
+        norm = v.sum(dim=1, keepdim=True)
+        real = mask[:, t].unsqueeze(1)
+        h = torch.where(real, v / norm, h)
+        log_scale = torch.where(real, log_scale + torch.log(norm) + a_top + e_top[:, t], log_scale)
+        hs.append(h)
+        scales.append(log_scale)
+    alpha = torch.log(torch.stack(hs, dim=1)) + torch.stack(scales, dim=1)
+    return alpha.to(E.dtype)
+
+
+def _backward_scaled(p: CRFPotentials) -> Tensor:
+    """The backward algorithm in probability space, as ``_forward_scaled``."""
+    E, mask, A, _, end = p
+    B, T, _ = E.shape
+    exp_a_t = _exp_shifted(A)[0].t()
+    a_top = A.double().max()
+    exp_e, e_top = _exp_shifted(E, dim=2)
+    exp_end, end_top = _exp_shifted(end)
+    g_end = exp_end.expand(B, -1)
+    scale_end = end_top.expand(B, 1)
+    g, log_scale = g_end, scale_end
+    gs, scales = [g], [log_scale]
+    for t in range(T - 2, -1, -1):
+        v = (exp_e[:, t + 1] * g) @ exp_a_t
+        norm = v.sum(dim=1, keepdim=True)
+        real = mask[:, t + 1].unsqueeze(1)
+        g = torch.where(real, v / norm, g_end)
+        log_scale = torch.where(real, log_scale + torch.log(norm) + a_top + e_top[:, t + 1], scale_end)
+        gs.append(g)
+        scales.append(log_scale)
+    gs.reverse()
+    scales.reverse()
+    beta = torch.log(torch.stack(gs, dim=1)) + torch.stack(scales, dim=1)
+    return beta.to(E.dtype)
 
 
 def log_partition(p: CRFPotentials) -> Tensor:

@@ -127,24 +127,41 @@ class SequenceLabelerNet(nn.Module):
         self.emission = nn.Linear(width, n_tags)
         self.crf = LinearChainCRF(n_tags) if use_transitions else None
 
+    def _char_features(self, spellings: Tensor, index: Tensor) -> Tensor:
+        """Character CNN features of tokens given as rows of ``spellings``.
+
+        spellings (Tensor): Character ids of the distinct spellings, shape (U, C).
+        index (Tensor): Row of each token, shape (N,).
+        RETURNS (Tensor): Shape (N, filters). At prediction time the CNN runs once per
+            spelling; in training once per token, so that each occurrence gets its
+            own dropout mask.
+        """
+        if self.training:
+            return self.char_cnn(spellings[index])
+        return self.char_cnn(spellings)[index]
+
     def forward(
-        self, words: Tensor, chars: Optional[Tensor], lengths: Tensor
+        self,
+        words: Tensor,
+        spellings: Optional[Tensor],
+        char_index: Optional[Tensor],
+        lengths: Tensor,
     ) -> Tuple[Tensor, ...]:
-        """words (Tensor): Shape (B, T, W). chars (Optional[Tensor]): character ids,
-        shape (B, T, C). lengths (Tensor): Shape (B,), on the CPU.
+        """words (Tensor): Shape (B, T, W). spellings (Optional[Tensor]): character ids
+        of the batch's distinct spellings, shape (U, C). char_index (Optional[Tensor]):
+        each token's row of ``spellings``, shape (B, T), -1 on padding. lengths
+        (Tensor): Shape (B,), on the CPU.
 
         RETURNS (Tuple[Tensor, ...]): emissions (B, T, K), then transitions (K, K),
             start (K,) and end (K,) when the net has a CRF.
         """
         x = words
         if self.char_cnn is not None:
-            if chars is None:
+            if spellings is None or char_index is None:
                 raise ValueError("Expected character ids for the character CNN, got None.")
-            # Run the CNN on real tokens only, then scatter back into the padding.
-            real = torch.arange(chars.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
-            real = real.to(chars.device)
-            char_feats = x.new_zeros(chars.shape[0], chars.shape[1], self.char_cnn.width)
-            char_feats[real] = self.char_cnn(chars[real]).to(x.dtype)
+            real = char_index >= 0
+            char_feats = x.new_zeros(*char_index.shape, self.char_cnn.width)
+            char_feats[real] = self._char_features(spellings, char_index[real]).to(x.dtype)
             x = torch.cat([x, char_feats], dim=2)
         x = self.dropout(x)
         if self.encoder is not None:

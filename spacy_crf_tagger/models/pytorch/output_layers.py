@@ -2,7 +2,13 @@
 sequence and tag marginals.
 
 ``crf``      global normalisation over whole sequences (forward algorithm, Viterbi).
+``memm``     local normalisation per token given the previous tag (a maximum-entropy
+             Markov model, McCallum et al. 2000), Viterbi over the local probabilities.
 ``softmax``  local normalisation per token, each token decoded independently.
+
+Only ``crf`` takes a component's structural constraints (e.g. no ``I-X`` after ``O``):
+the local models are the baselines of the comparison, and the invalid sequences they
+decode are counted by the ablation and repaired when tags become spans.
 
 Each layer is a stateless object over ``CRFPotentials``; the scores themselves are
 produced by ``SequenceLabelerNet``. Missing gold tags are given as -1.
@@ -21,6 +27,7 @@ class CRFOutput:
 
     name = "crf"
     uses_transitions = True
+    uses_constraints = True
 
     def nll(self, p: CRFPotentials, gold: Tensor) -> Tensor:
         """RETURNS (Tensor): -log p(gold | x) per sequence, shape (B,)."""
@@ -54,6 +61,7 @@ class SoftmaxOutput:
 
     name = "softmax"
     uses_transitions = False
+    uses_constraints = False
 
     def nll(self, p: CRFPotentials, gold: Tensor) -> Tensor:
         p = crf.validate(p)
@@ -101,11 +109,66 @@ class SoftmaxOutput:
         return crf.kbest_viterbi(local, k)
 
 
-OUTPUT_LAYERS: Dict[str, object] = {"crf": CRFOutput(), "softmax": SoftmaxOutput()}
+class MEMMOutput:
+    """Maximum-entropy Markov model: p(y | x) = prod_t p(y_t | y_{t-1}, x), each factor
+    a softmax over the next tag of ``E[t, j] + A[y_{t-1}, j]`` (``start`` in place of
+    ``A`` at t = 0; ``end`` is unused).
+
+    Written as CRF potentials, the MEMM's log-probability of a sequence is its CRF
+    score once each local normaliser ``N_t(i) = logsumexp_j(E[t, j] + A[i, j])`` is
+    moved onto the emission of the previous token, ``E'[t-1, i] = E[t-1, i] - N_t(i)``
+    (and ``N_0`` onto the first token). Those potentials have log Z = 0, and the CRF's
+    exact algorithms (Viterbi, k-best, marginals, span probabilities, partial-label
+    likelihood) then give the MEMM's. Training maximises the product of the local
+    conditionals of the gold tags, as an MEMM is trained.
+    """
+
+    name = "memm"
+    uses_transitions = True
+    uses_constraints = False
+
+    def __init__(self):
+        self._crf = CRFOutput()
+
+    @staticmethod
+    def as_crf(p: CRFPotentials) -> CRFPotentials:
+        """The CRF potentials whose distribution is this MEMM's."""
+        p = crf.validate(p)
+        E, mask, A = p.emissions, p.mask, p.transitions
+        first = torch.logsumexp(E[:, 0] + p.start, dim=1)  # shape: (B,)
+        # N[b, t, i]: normaliser of token t given tag i at t - 1; shape: (B, T-1, K).
+        norm = torch.logsumexp(E[:, 1:].unsqueeze(2) + A, dim=3)
+        shifted = torch.zeros_like(E)
+        # Only where a next token exists: padding may hold any value.
+        shifted[:, :-1] = torch.where(mask[:, 1:].unsqueeze(2), norm, torch.zeros_like(norm))
+        shifted[:, 0] += first.unsqueeze(1)
+        return CRFPotentials(E - shifted, mask, A, p.start, torch.zeros_like(p.end))
+
+    def nll(self, p: CRFPotentials, gold: Tensor) -> Tensor:
+        """RETURNS (Tensor): -log p(gold | x) per sequence, shape (B,); missing gold
+        tags (-1) are summed over."""
+        return self._crf.nll(self.as_crf(p), gold)
+
+    def decode(self, p: CRFPotentials, log_prob: bool = False) -> Tuple[Tensor, Optional[Tensor]]:
+        return self._crf.decode(self.as_crf(p), log_prob)
+
+    def marginals(self, p: CRFPotentials) -> Tensor:
+        return self._crf.marginals(self.as_crf(p))
+
+    def span_log_probs(
+        self, p: CRFPotentials, tags: Tensor, spans: Tensor, exclude_next: Optional[Tensor] = None
+    ) -> Tensor:
+        return self._crf.span_log_probs(self.as_crf(p), tags, spans, exclude_next)
+
+    def kbest(self, p: CRFPotentials, k: int) -> Tuple[Tensor, Tensor]:
+        return self._crf.kbest(self.as_crf(p), k)
+
+
+OUTPUT_LAYERS: Dict[str, object] = {"crf": CRFOutput(), "memm": MEMMOutput(), "softmax": SoftmaxOutput()}
 
 
 def get_output_layer(name: str):
-    """Look up an output layer by name ("crf" or "softmax")."""
+    """Look up an output layer by name ("crf", "memm" or "softmax")."""
     if name not in OUTPUT_LAYERS:
         raise ValueError(
             f"Unknown output layer {name!r}: expected one of {sorted(OUTPUT_LAYERS)}."

@@ -220,3 +220,22 @@ def test_trains_from_spacy_convert_ner_output(tmp_path, scheme_lines):
     egs = [Example(nlp.make_doc(doc.text), doc) for doc in docs]
     train(nlp, egs, steps=40)
     assert [(e.text, e.label_) for e in nlp("Anna Smith visited Paris").ents] == [("Anna Smith", "PER"), ("Paris", "LOC")]
+
+
+@pytest.mark.parametrize("output", ["softmax", "memm"])
+def test_local_output_layers_learn_without_constraints(output):
+    """The local baselines of the comparison: unconstrained (an invalid sequence can be
+    decoded, and is repaired into spans), but they learn and give probabilities."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("crf_ner", config={"model": small_model(output=output)})
+    egs = examples(nlp)
+    train(nlp, egs, steps=80)
+    ner = nlp.get_pipe("crf_ner")
+    net = ner.model.shims[0]._model
+    if output == "memm":
+        assert bool(net.crf.allowed.all())  # no structural mask
+    assert nlp.evaluate(egs)["ents_f"] >= 0.9
+    docs = list(nlp.pipe([t for t, _ in TRAIN]))
+    for doc in docs:
+        scores = doc.spans["crf_ner"].attrs["scores"]
+        assert len(scores) == len(doc.spans["crf_ner"]) and all(0.0 <= s <= 1.0 for s in scores)

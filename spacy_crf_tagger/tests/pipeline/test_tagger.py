@@ -1,5 +1,6 @@
 """spaCy's component battery for crf_tagger."""
 import pickle
+import re
 
 import numpy
 import pytest
@@ -101,6 +102,7 @@ def test_overwrite_setting():
     "changes",
     [
         {"output": "softmax"},
+        {"output": "memm"},
         {"char_cnn": None},
         {"encoder": None},
         {"encoder": {"cell": "gru", "hidden_size": 16, "bidirectional": False}},
@@ -125,7 +127,7 @@ def test_architecture_variants_learn(changes):
 
 
 def test_unknown_output_layer():
-    with pytest.raises(ValueError, match="Unknown output layer 'hmm': expected one of \\['crf', 'softmax'\\]"):
+    with pytest.raises(ValueError, match="Unknown output layer 'hmm': expected one of \\['crf', 'memm', 'softmax'\\]"):
         tagger_nlp(small_model(output="hmm"))
 
 
@@ -266,3 +268,40 @@ def test_shared_tok2vec_listener_receives_gradient():
 
 def _params(model):
     return [node.get_param(name) for node in model.walk() for name in node.param_names if node.has_param(name)]
+
+
+def test_feature_crf_without_encoder_learns():
+    """The classic feature CRF: lexical features of the token and its neighbours
+    straight into the CRF (no character CNN, no recurrent encoder)."""
+    features = {
+        "@architectures": "spacy-crf-tagger.LexicalFeatures.v1",
+        "width": 8,
+        "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"],
+        "rows": [500, 100, 100, 50],
+        "window": 1,
+        "include_static_vectors": False,
+    }
+    nlp = tagger_nlp(small_model(tok2vec=features, char_cnn=None, encoder=None))
+    examples = tagged_examples(nlp)
+    train(nlp, examples, steps=60)
+    assert nlp.evaluate(examples)["tag_acc"] >= 0.9
+    net = get_net(nlp.get_pipe("crf_tagger").model)
+    assert net.encoder is None and net.char_cnn is None
+    assert net.emission.in_features == 8 * 4 * 3
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"rows": [10]}, "expected one rows entry per attribute, got 4 attrs"),
+        ({"attrs": [], "rows": []}, "expected at least one attribute"),
+        ({"window": -1}, "expected width >= 1 and window >= 0, got 8 and -1"),
+    ],
+)
+def test_feature_errors(changes, message):
+    from spacy_crf_tagger.models.lexical_features import build_lexical_features_v1
+
+    args = {"width": 8, "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"], "rows": [5, 5, 5, 5], "window": 1}
+    args.update(changes)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build_lexical_features_v1(**args)

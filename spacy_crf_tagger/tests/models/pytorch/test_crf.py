@@ -277,3 +277,30 @@ def test_best_path_probability_equals_its_kbest_entry():
     assert ((probs >= 0) & (probs <= 1)).all() and (probs.sum(dim=1) <= 1 + 1e-9).all()
     for b, n in enumerate([4, 2, 1]):
         assert_close(log_p[b].exp(), max(math.exp(s - brute_log_partition(p, b)) for _, s in enumerate_paths(p, b)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_scaled_and_log_space_recursions_agree(dtype):
+    """Inference uses rescaled matrix products, training the log-space recursion."""
+    p = random_potentials(4, 7, 5, lengths=[7, 3, 1, 5], seed=3, dtype=dtype)
+    allowed = torch.rand(5, 5, generator=torch.Generator().manual_seed(1)) > 0.3
+    p = p._replace(transitions=p.transitions.masked_fill(~allowed, crf.NEG), emissions=p.emissions * 20)
+    tol = 1e-4 if dtype == torch.float32 else 1e-9
+    for scaled, log_space in ((crf._forward_scaled, crf._forward_log), (crf._backward_scaled, crf._backward_log)):
+        a, b = scaled(p), log_space(p)
+        assert a.dtype == dtype
+        close = torch.isclose(a, b, rtol=tol, atol=tol) | ((a < crf.NEG / 2) & (b < crf.NEG / 2))
+        assert bool(close.all())
+
+
+def test_scaled_recursion_falls_back_when_a_whole_step_underflows():
+    p = random_potentials(1, 3, 3, seed=0)
+    # Tag 2 is the only one with a sensible emission at step 1 but cannot follow anything.
+    A = torch.zeros(3, 3, dtype=torch.float64)
+    A[:, 2] = crf.NEG
+    E = torch.zeros(1, 3, 3, dtype=torch.float64)
+    E[0, 1] = torch.tensor([-2000.0, -2000.0, 0.0])
+    p = p._replace(emissions=E, transitions=A)
+    assert bool(torch.isnan(crf._forward_scaled(p)).any())
+    assert bool(torch.isfinite(crf.forward_scores(p)).all())
+    assert float(crf.log_partition(p)) == pytest.approx(brute_log_partition(p, 0))

@@ -1,0 +1,39 @@
+"""The network and the featurisation: shortcuts at prediction time change nothing
+but speed."""
+import numpy
+import spacy
+import torch
+from spacy.tokens import Doc
+
+from spacy_crf_tagger.models.featurize import batch_char_ids, spelling_char_ids
+from spacy_crf_tagger.models.pytorch.net import CharCNN, SequenceLabelerNet
+
+
+def test_char_features_per_spelling_equal_per_token():
+    net = SequenceLabelerNet(4, 3, CharCNN(50, 5, 6, 3, dropout=0.5), None, dropout=0.5, use_transitions=True)
+    g = torch.Generator().manual_seed(0)
+    spellings = torch.randint(1, 50, (5, 7), generator=g)
+    spellings[:, 5:] = 0  # padding characters
+    index = torch.randint(0, 5, (40,), generator=g)  # repeated tokens
+    net.eval()
+    with torch.no_grad():
+        assert torch.allclose(net._char_features(spellings, index), net.char_cnn(spellings[index]), atol=1e-6)
+
+
+def test_batch_char_ids():
+    vocab = spacy.blank("en").vocab
+    docs = [Doc(vocab, words=["the", "cat", "the"]), Doc(vocab, words=["the"]), Doc(vocab, words=["ok", "x" * 30])]
+    spellings, index = batch_char_ids(docs, max_chars=8, rows=100)
+    assert index.shape == (3, 3) and spellings.shape == (4, 8)  # the, cat, ok, xxx...
+    assert index[1, 1:].tolist() == [-1, -1]
+    for doc, rows in zip(docs, index):
+        for token, row in zip(doc, rows):
+            assert spellings[row].tolist() == spelling_char_ids(token.text, 8, 100).tolist()
+    assert index[0, 0] == index[0, 2] == index[1, 0]
+    # long spellings: first and last 4 characters
+    long_ids = spelling_char_ids("abcdefghijkl", 8, 1000)
+    assert long_ids.tolist() == [1 + ord(c) % 999 for c in "abcdijkl"]
+    assert spelling_char_ids("ab", 8, 1000)[2:].tolist() == [0] * 6
+    spellings, index = batch_char_ids([], 8, 100)
+    assert spellings.shape == (0, 8) and index.shape == (0, 0)
+    assert numpy.all(spelling_char_ids("\U0001F600", 4, 10)[:1] >= 1)

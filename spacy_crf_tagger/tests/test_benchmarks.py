@@ -1,0 +1,394 @@
+"""The `compare` and `ablation` workflows (scripts/compare.py, scripts/ablation.py,
+scripts/benchmark_utils.py): reading spaCy's output, measuring child processes, the
+tables, the ablation's configs, counting invalid NER sequences, and one end-to-end
+run of the ablation on the bundled sample."""
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+from thinc.api import Config
+
+ROOT = Path(__file__).parents[2]
+SCRIPTS = ROOT / "scripts"
+
+pytestmark = pytest.mark.skipif(
+    not (SCRIPTS / "compare.py").exists(), reason="runs from a source checkout (needs scripts/)"
+)
+
+
+def load_script(name: str):
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))
+    return importlib.import_module(name)
+
+
+@pytest.fixture(scope="module")
+def bu():
+    return load_script("benchmark_utils")
+
+
+@pytest.fixture(scope="module")
+def compare():
+    return load_script("compare")
+
+
+@pytest.fixture(scope="module")
+def ablation():
+    return load_script("ablation")
+
+
+SPEED_OUTPUT = """Warming up for 1 epochs...
+Benchmarking 30 batches...
+
+Outliers: 3.3%, extreme outliers: 0.0%
+Mean: 1701.1 words/s (95% CI: -438.3 +470.8)
+"""
+
+
+# -- benchmark_utils ------------------------------------------------------------------
+
+
+def test_parse_words_per_second(bu):
+    speed = bu.parse_words_per_second(SPEED_OUTPUT)
+    assert speed["words_per_s"] == pytest.approx(1701.1)
+    assert speed["ci95_low"] == pytest.approx(1701.1 - 438.3)
+    assert speed["ci95_high"] == pytest.approx(1701.1 + 470.8)
+
+
+def test_parse_words_per_second_says_what_it_expected(bu):
+    with pytest.raises(ValueError, match=r"Expected a line 'Mean: X words/s .*got none; its last line was 'Killed'"):
+        bu.parse_words_per_second("Benchmarking 30 batches...\nKilled\n")
+
+
+def test_format_mean_sd(bu):
+    assert bu.format_mean_sd([0.90, 0.92], scale=100.0) == "91.00 ± 1.41"
+    assert bu.format_mean_sd([0.9, None], scale=100.0) == "90.00"
+    assert bu.format_mean_sd([], scale=100.0) == bu.format_mean_sd([None]) == "–"
+    assert bu.format_mean_sd([12345.6, 12345.6], digits=0) == "12,346 ± 0"
+    assert bu.mean_sd([1.0, 2.0, 3.0]) == (2.0, 1.0, 3)
+
+
+def test_markdown_table(bu):
+    text = bu.markdown_table(["system", "F"], [["a|b", "91.00 ± 1.41"]])
+    assert text.splitlines() == ["| system | F |", "|---|---:|", "| a\\|b | 91.00 ± 1.41 |"]
+    with pytest.raises(ValueError, match="Expected 2 cells per row"):
+        bu.markdown_table(["system", "F"], [["a"]])
+
+
+def test_override_args(bu):
+    args = bu.override_args({"paths.vectors": None, "system.static_vectors": True, "training.max_steps": 10})
+    assert args == ["--paths.vectors", "null", "--system.static_vectors", "true", "--training.max_steps", "10"]
+
+
+def test_parse_seeds_and_names(bu):
+    assert bu.parse_seeds("0,1, 2") == [0, 1, 2]
+    assert bu.parse_seeds(0) == [0]
+    with pytest.raises(SystemExit, match="Expected seeds as distinct integers"):
+        bu.parse_seeds("0,0")
+    with pytest.raises(SystemExit, match=r"Expected tasks from \['tagger', 'ner'\].*got 'parser'"):
+        bu.parse_names("parser", bu.TASKS, "tasks")
+
+
+def write_docbin(path: Path, tags: bool, ents: bool) -> Path:
+    nlp = spacy.blank("en")
+    doc = Doc(nlp.vocab, words=["Anna", "flew", "home"], tags=["NNP", "VBD", "NN"] if tags else None,
+              ents=["B-PER", "O", "O"] if ents else None)
+    DocBin(docs=[doc]).to_disk(path)
+    return path
+
+
+def test_resolve_tasks(bu, tmp_path):
+    both = write_docbin(tmp_path / "both.spacy", tags=True, ents=True)
+    assert bu.resolve_tasks("auto", "ewt", both) == ["tagger"]
+    assert bu.resolve_tasks("auto", "conll", both) == ["ner"]
+    assert bu.resolve_tasks("auto", "mine", both) == ["tagger", "ner"]
+    assert bu.resolve_tasks("auto", "mine", write_docbin(tmp_path / "n.spacy", False, True)) == ["ner"]
+    assert bu.resolve_tasks("ner,tagger", "sample", both) == ["ner", "tagger"]
+    with pytest.raises(SystemExit, match="Expected tags or entities"):
+        bu.resolve_tasks("auto", "mine", write_docbin(tmp_path / "none.spacy", False, False))
+
+
+def test_corpus_files_says_what_is_missing(bu, tmp_path):
+    (tmp_path / "train.spacy").touch()
+    with pytest.raises(SystemExit, match=r"Expected train.spacy, dev.spacy and test.spacy .*dev.spacy"):
+        bu.corpus_files(tmp_path)
+
+
+def test_run_measured(bu, tmp_path):
+    code = "import sys; b = bytearray(80 * 2**20); print('hello'); sys.exit(int(sys.argv[1]))"
+    ok = bu.run_measured([sys.executable, "-c", code, "0"], tmp_path / "ok.log")
+    assert ok.ok and ok.wall_s > 0 and "hello" in ok.output()
+    if ok.peak_rss_mb is not None:
+        assert ok.peak_rss_mb >= 80
+    failed = bu.run_measured([sys.executable, "-c", code, "3"], tmp_path / "failed.log")
+    assert not failed.ok and failed.returncode == 3
+    assert failed.error("the thing") == f"the thing failed (exit 3; log {tmp_path / 'failed.log'}): hello"
+
+
+def test_reusable_record(bu, tmp_path):
+    path = tmp_path / "run.json"
+    bu.write_json(path, {"settings": {"seed": 0}, "error": None, "scores": {}})
+    assert bu.reusable_record(path, {"seed": 0}) is not None
+    assert bu.reusable_record(path, {"seed": 1}) is None
+    bu.write_json(path, {"settings": {"seed": 0}, "error": "spacy train failed"})
+    assert bu.reusable_record(path, {"seed": 0}) is None
+
+
+# -- compare --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("optimize", ["efficiency", "accuracy"])
+@pytest.mark.parametrize("static_vectors", [False, True])
+def test_adapt_preset(compare, optimize, static_vectors):
+    from spacy.cli.init_config import init_config
+
+    preset = Config().from_str(init_config(lang="en", pipeline=["ner"], optimize=optimize).to_str(), interpolate=False)
+    reference = Config().from_disk(ROOT / "configs" / "ner.cfg", interpolate=False)
+    adapted = compare.adapt_preset(preset, reference, static_vectors)
+    assert adapted["components"]["tok2vec"]["model"]["embed"]["include_static_vectors"] is static_vectors
+    assert adapted["paths"]["vectors"] is None  # the accuracy preset names en_core_web_lg
+    assert adapted["training"]["batcher"] == reference["training"]["batcher"]
+    assert preset["paths"]["vectors"] == ("en_core_web_lg" if optimize == "accuracy" else None)  # not modified
+    Config().from_str(adapted.to_str())  # interpolates
+
+
+def test_adapt_preset_says_what_it_expected(compare):
+    with pytest.raises(ValueError, match=r"Expected spaCy's preset config to have \[components.tok2vec.model.embed\]"):
+        compare.adapt_preset(Config({"components": {}}), Config(), False)
+
+
+def fake_compare_record(task, system, seed, score, wps, error=None):
+    scores = ({"tag_acc": score} if task == "tagger" else
+              {"ents_p": score, "ents_r": score, "ents_f": score, "ents_per_type": {"PER": {"p": 1, "r": 1, "f": score}}})
+    return {
+        "corpus": "toy", "task": task, "system": system, "seed": seed, "label": "",
+        "train": {"wall_s": 10.0 + seed, "peak_rss_mb": 500.0},
+        "scores": None if error else scores,
+        "speed": None if error else {"words_per_s": wps, "peak_rss_mb": 400.0},
+        "error": error,
+    }
+
+
+def test_compare_report_and_plot(compare, tmp_path):
+    pytest.importorskip("matplotlib")
+    records = [
+        fake_compare_record("tagger", "spacy-efficiency", 0, 0.90, 20000.0),
+        fake_compare_record("tagger", "spacy-efficiency", 1, 0.92, 22000.0),
+        fake_compare_record("tagger", "crf", 0, 0.93, 5000.0),
+        fake_compare_record("tagger", "crf", 1, 0.0, 0.0, error="spacy train failed (exit 1)"),
+        fake_compare_record("ner", "crf", 0, 0.80, 4000.0),
+    ]
+    settings = {
+        "corpus": "toy", "corpus_dir": "corpus/toy", "tasks": ["tagger", "ner"], "seeds": [0, 1], "max_steps": 10,
+        "eval_frequency": 5, "vectors": None, "speed_batch_size": 16, "speed_batches": 30, "threads": 1,
+        "gpu_id": -1, "machine": {"platform": "test", "cpus": 2},
+    }
+    report = compare.markdown_report(records, settings)
+    assert "| spaCy tagger (efficiency) | 91.00 ± 1.41 | 10.5 ± 0.7 | 21,000 ± 1,414 | 500 ± 0 | 400 ± 0 | 2/2 |" in report
+    assert "| crf_tagger | 93.00 | 10.0 | 5,000 | 500 | 400 | 1/2 |" in report
+    assert "| crf_ner | 80.00 | 80.00 | 80.00 |" in report and "| system | PER |" in report
+    assert "## Failed runs\n\n- crf_tagger, seed 1: spacy train failed (exit 1)" in report
+    summary = {(s["task"], s["system"]): s for s in compare.summarize(records)}
+    assert summary["tagger", "crf"]["failed_seeds"] == [1]
+    assert summary["tagger", "spacy-efficiency"]["scores.tag_acc"]["mean"] == pytest.approx(0.91)
+    png = tmp_path / "plot.png"
+    compare.plot(records, ["tagger", "ner"], png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- ablation -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ner_base():
+    return Config().from_disk(ROOT / "configs" / "ner.cfg", interpolate=False)
+
+
+def model_of(ablation, ner_base, key):
+    config = ablation.build_variant_config(ner_base, "crf_ner", ablation.ROWS_BY_KEY[key])
+    return config, config["components"]["crf_ner"]["model"]
+
+
+def test_ablation_rows(ablation, ner_base):
+    base = ner_base["components"]["crf_ner"]["model"]
+    expected = {  # char_cnn, encoder cell, output
+        "brnn": (False, "rnn", "softmax"),
+        "blstm": (False, "lstm", "softmax"),
+        "blstm-cnn": (True, "lstm", "softmax"),
+        "blstm-cnn-crf": (True, "lstm", "crf"),
+        "blstm-cnn-memm": (True, "lstm", "memm"),
+    }
+    for key, (char_cnn, cell, output) in expected.items():
+        config, model = model_of(ablation, ner_base, key)
+        assert (model["char_cnn"] == base["char_cnn"]) if char_cnn else model["char_cnn"] is None
+        assert model["encoder"]["cell"] == cell and model["encoder"]["bidirectional"] is True
+        assert model["output"] == output and model["tok2vec"] == base["tok2vec"]
+        assert ("char_cnn = null" in config.to_str()) is not char_cnn
+    assert model_of(ablation, ner_base, "blstm-cnn-crf")[1] == base  # the default config is the CRF row
+    assert ner_base["components"]["crf_ner"]["model"]["output"] == "crf"  # base not modified
+
+
+def test_ablation_feature_crf_row(ablation, ner_base):
+    config, model = model_of(ablation, ner_base, "feature-crf")
+    base = ner_base["components"]["crf_ner"]["model"]["tok2vec"]
+    assert model["char_cnn"] is None and model["encoder"] is None and model["output"] == "crf"
+    assert model["tok2vec"] == {
+        "@architectures": "spacy-crf-tagger.LexicalFeatures.v1", "width": ablation.FEATURE_WIDTH,
+        "attrs": base["attrs"], "rows": base["rows"], "window": 1,
+        "include_static_vectors": "${system.static_vectors}",  # still follows [system]
+    }
+    text = config.to_str()
+    assert "encoder = null" in text and "include_static_vectors = ${system.static_vectors}" in text
+    resolved = Config().from_str(text)["components"]["crf_ner"]["model"]
+    assert resolved["tok2vec"]["include_static_vectors"] is False and resolved["encoder"] is None
+
+
+@pytest.mark.parametrize("key", ["brnn", "blstm-cnn-memm", "feature-crf"])
+def test_ablation_configs_build(ablation, ner_base, key):
+    """The generated configs make pipelines (the architectures accept the settings)."""
+    config, _ = model_of(ablation, ner_base, key)
+    nlp = spacy.util.load_model_from_config(Config().from_str(config.to_str()), auto_fill=True, validate=True)
+    assert nlp.pipe_names == ["crf_ner"]
+
+
+def test_ablation_row_on_a_config_without_the_block(ablation, ner_base):
+    config, _ = model_of(ablation, ner_base, "feature-crf")  # encoder = null
+    with pytest.raises(ValueError, match=r"Expected a \[components.crf_ner.model.encoder\] block .*'encoder.cell'"):
+        ablation.build_variant_config(config, "crf_ner", ablation.ROWS_BY_KEY["brnn"])
+    with pytest.raises(ValueError, match=r"Expected a \[components.crf_tagger.model\] block .*got components \['crf_ner'\]"):
+        ablation.build_variant_config(ner_base, "crf_tagger", ablation.ROWS_BY_KEY["brnn"])
+
+
+TINY_MODEL = {"tok2vec": {"width": 16, "rows": [200, 50, 50, 50]}, "char_cnn": None,
+              "encoder": {"hidden_size": 8}, "dropout": 0.0}
+
+
+def tiny_ner(output: str):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("crf_ner", config={"model": {**TINY_MODEL, "output": output}})
+    doc = nlp.make_doc("Anna Smith visited Paris . Bob stayed .")
+    nlp.initialize(lambda: [Example.from_dict(doc, {"entities": ["B-PER", "L-PER", "O", "U-LOC", "O", "U-PER", "O", "O"]})])
+    return nlp
+
+
+def gold_docs(nlp):
+    words = "Anna Smith visited Paris . Bob stayed .".split()
+    return [Doc(nlp.vocab, words=words, sent_starts=[True, False, False, False, False, True, False, False]),
+            Doc(nlp.vocab, words=words[:5]),  # no sentence boundaries
+            Doc(nlp.vocab, words=words, sent_starts=[True] + [False] * 7)]
+
+
+def test_count_invalid_sequences(ablation, monkeypatch):
+    from spacy_crf_tagger.pipeline.ner import NERPrediction
+
+    nlp = tiny_ner("softmax")
+    pipe = nlp.get_pipe("crf_ner")
+    index = {tag: i for i, tag in enumerate(pipe.tag_names)}
+    decoded = [
+        ["B-PER", "L-PER", "O", "U-LOC", "B-LOC", "L-LOC", "O", "O"],  # valid, but an entity crosses sentences
+        ["O", "I-PER", "O", "O", "O"],  # invalid
+        ["U-PER", "O", "O", "O", "O", "O", "O", "O"],  # valid
+    ]
+    seen = []
+
+    def predict(docs):
+        seen.extend(docs)
+        return NERPrediction([numpy.asarray([index[t] for t in tags]) for tags in decoded], [[] for _ in docs])
+
+    monkeypatch.setattr(pipe, "predict", predict)
+    docs = gold_docs(nlp)
+    counts = ablation.count_invalid_sequences(nlp, docs)
+    assert counts == {"docs": 3, "invalid_docs": 1, "sentences": None, "invalid_sentences": None}
+    assert [len(d) for d in seen] == [8, 5, 8] and not any(d.ents for d in seen)
+    decoded.pop(1)
+    counts = ablation.count_invalid_sequences(nlp, [docs[0], docs[2]])
+    # The entity across the sentence boundary leaves both sentences of the first doc invalid.
+    assert counts == {"docs": 2, "invalid_docs": 0, "sentences": 3, "invalid_sentences": 2}
+
+
+@pytest.mark.parametrize("output", ["crf", "softmax"])
+def test_count_invalid_sequences_of_a_model(ablation, output):
+    nlp = tiny_ner(output)
+    docs = [gold_docs(nlp)[0]] * 3
+    counts = ablation.count_invalid_sequences(nlp, docs, batch_size=2)
+    assert counts["docs"] == 3 and counts["sentences"] == 6
+    assert 0 <= counts["invalid_sentences"] <= 6 and 0 <= counts["invalid_docs"] <= 3
+    if output == "crf":  # decoded under the scheme's constraints
+        assert counts["invalid_docs"] == 0
+
+
+def fake_ablation_record(task, row, name, seed, score, invalid=None, error=None, corpus="toy"):
+    scores = {"tag_acc": score} if task == "tagger" else {"ents_p": score, "ents_r": score, "ents_f": score}
+    return {"corpus": corpus, "task": task, "row": row, "name": name, "seed": seed,
+            "train": {"wall_s": 10.0, "peak_rss_mb": 600.0}, "scores": None if error else scores,
+            "invalid": invalid, "error": error}
+
+
+def test_ablation_table(ablation, tmp_path):
+    records = [
+        fake_ablation_record("ner", "blstm-cnn-crf", "BLSTM-CNN-CRF", 0, 0.8,
+                             {"docs": 6, "invalid_docs": 0, "sentences": 60, "invalid_sentences": 0}),
+        fake_ablation_record("ner", "brnn", "BRNN", 0, 0.5,
+                             {"docs": 6, "invalid_docs": 2, "sentences": 60, "invalid_sentences": 3}),
+        fake_ablation_record("ner", "brnn", "BRNN", 1, 0.6,
+                             {"docs": 6, "invalid_docs": 4, "sentences": 60, "invalid_sentences": 5}),
+        fake_ablation_record("ner", "blstm-cnn-memm", "BLSTM-CNN-MEMM", 0, 0, error="config: unknown output 'memm'"),
+        fake_ablation_record("tagger", "brnn", "BRNN", 0, 0.9, corpus="ewt"),
+    ]
+    text = ablation.results_table(records)
+    lines = text.splitlines()
+    assert lines[0] == ("| model | POS acc (ewt) | NER P (toy) | NER R | NER F1 | NER invalid docs | "
+                        "NER invalid sentences | runs ok |")
+    assert lines[2] == "| BRNN | 90.00 | 55.00 ± 7.07 | 55.00 ± 7.07 | 55.00 ± 7.07 | 3.0 ± 1.4 / 6 | 4.0 ± 1.4 / 60 | 3/3 |"
+    assert lines[3] == "| BLSTM-CNN-CRF | – | 80.00 | 80.00 | 80.00 | 0 / 6 | 0 / 60 | 1/1 |"  # Ma & Hovy's order
+    assert lines[4] == "| BLSTM-CNN-MEMM | – | – | – | – | – | – | 0/1 |"
+    with pytest.raises(ValueError, match=r"Expected the ner runs to come from one corpus, got \['conll', 'toy'\]"):
+        ablation.results_table(records + [fake_ablation_record("ner", "brnn", "BRNN", 2, 0.5, corpus="conll")])
+    # `table`: one table from several results.json
+    settings = {"corpus": "toy", "tasks": ["ner"], "max_steps": 10, "seeds": [0]}
+    (tmp_path / "a.json").write_text(json.dumps({"settings": settings, "runs": records[:4]}))
+    (tmp_path / "b.json").write_text(json.dumps({"settings": {**settings, "corpus": "ewt", "tasks": ["tagger"]},
+                                                 "runs": records[4:]}))
+    assert ablation.main(["table", str(tmp_path / "t.md"), str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    merged = (tmp_path / "t.md").read_text()
+    assert lines[2] in merged and "- BLSTM-CNN-MEMM (toy, ner, seed 0): config: unknown output 'memm'" in merged
+
+
+# -- end to end -----------------------------------------------------------------------
+
+
+def sample_corpus(path: Path) -> Path:
+    """assets/sample's CoNLL-U as train/dev/test.spacy, as `spacy convert -c conllu -n 10` writes them."""
+    from spacy.training.converters import conllu_to_docs
+
+    path.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "dev", "test"):
+        text = (ROOT / "assets" / "sample" / f"{split}.conllu").read_text(encoding="utf8")
+        DocBin(docs=list(conllu_to_docs(text, n_sents=10, no_print=True))).to_disk(path / f"{split}.spacy")
+    return path
+
+
+@pytest.mark.slow
+def test_ablation_end_to_end_on_the_sample(ablation, tmp_path):
+    corpus = sample_corpus(tmp_path / "corpus" / "sample")
+    out, training = tmp_path / "metrics", tmp_path / "training"
+    argv = ["run", str(corpus), str(out), str(training), "--tasks", "ner", "--rows", "brnn,blstm-cnn-crf",
+            "--max-steps", "6", "--eval-frequency", "3"]
+    assert ablation.main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    runs = {r["row"]: r for r in results["runs"]}
+    assert set(runs) == {"brnn", "blstm-cnn-crf"} and not any(r["error"] for r in runs.values())
+    for run in runs.values():
+        assert 0.0 <= run["scores"]["ents_f"] <= 1.0 and run["train"]["wall_s"] > 0
+        assert run["invalid"]["docs"] == 6 and run["invalid"]["sentences"] == 60
+    assert runs["blstm-cnn-crf"]["invalid"]["invalid_docs"] == 0
+    assert (out / "runs" / "ner-brnn-s0.json").exists()
+    assert "| BRNN | " in (out / "results.md").read_text()
+    config = Config().from_disk(training / "configs" / "ner-brnn.cfg", interpolate=False)
+    assert config["components"]["crf_ner"]["model"]["encoder"]["cell"] == "rnn"
