@@ -1,5 +1,6 @@
 """Collect what scripts/compare_ner_trf.sh wrote for each run into one JSON object:
-training steps and wall time, test precision/recall/F1 and words per second.
+training steps and wall time, dev F1 of model-best, test precision/recall/F1 and
+words per second.
 
     python scripts/summarize_comparison.py TAG RUN [RUN ...]
 """
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 METRICS = Path("metrics")
+TRAINING = Path("training")
 
 
 def words_per_second(text: str) -> dict:
@@ -23,14 +25,19 @@ def words_per_second(text: str) -> dict:
 
 def summarize(tag: str, run: str) -> dict:
     train = json.loads((METRICS / f"{tag}-{run}-train.json").read_text())
+    meta = json.loads((TRAINING / f"{tag}-{run}" / "model-best" / "meta.json").read_text())
     test = json.loads((METRICS / f"{tag}-{run}-test.json").read_text())
     speed = words_per_second((METRICS / f"{tag}-{run}-speed.txt").read_text())
+    # Repeated measurements (e.g. "-speed-rerun.txt"), which vary with the load of the machine.
+    repeats = sorted(METRICS.glob(f"{tag}-{run}-speed-*.txt"))
     return {
         **train,
+        "dev_ents_f": meta["performance"]["ents_f"],
         "test_ents_p": test["ents_p"],
         "test_ents_r": test["ents_r"],
         "test_ents_f": test["ents_f"],
         **speed,
+        "words_per_s_repeats": {p.name: words_per_second(p.read_text())["words_per_s"] for p in repeats},
     }
 
 
