@@ -23,6 +23,16 @@ def words_per_second(text: str) -> dict:
     return {"words_per_s": mean, "words_per_s_95ci": [round(mean - below, 1), round(mean + above, 1)]}
 
 
+def repeat(text: str) -> dict:
+    """words/s of a repeated measurement, with the machine's load average when it ended
+    (an `uptime` line appended to the output), if there is one."""
+    out = {"words_per_s": words_per_second(text)["words_per_s"]}
+    load = re.search(r"load average: ([\d.]+)", text)
+    if load is not None:
+        out["load_1min_at_end"] = float(load.group(1))
+    return out
+
+
 def summarize(tag: str, run: str) -> dict:
     train = json.loads((METRICS / f"{tag}-{run}-train.json").read_text())
     meta = json.loads((TRAINING / f"{tag}-{run}" / "model-best" / "meta.json").read_text())
@@ -37,7 +47,7 @@ def summarize(tag: str, run: str) -> dict:
         "test_ents_r": test["ents_r"],
         "test_ents_f": test["ents_f"],
         **speed,
-        "words_per_s_repeats": {p.name: words_per_second(p.read_text())["words_per_s"] for p in repeats},
+        "words_per_s_repeats": {p.name: repeat(p.read_text()) for p in repeats},
     }
 
 
