@@ -349,31 +349,14 @@ def markdown_report(records: Sequence[Mapping[str, Any]], settings: Mapping[str,
 
 
 def add_run_args(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("corpus_dir", type=Path, help="folder with train.spacy, dev.spacy, test.spacy")
-    ap.add_argument("output_dir", type=Path, help="where the results go (e.g. metrics/ablation/sample)")
-    ap.add_argument("training_dir", type=Path, help="where configs, models and logs go")
-    ap.add_argument("--corpus", default=None, help="corpus name (default: the folder's name); ewt and conll pick the task")
-    ap.add_argument("--tasks", default="auto", help="auto, or from tagger,ner")
+    bu.add_common_args(ap, ROOT / "configs")
     ap.add_argument("--rows", default=",".join(ROWS_BY_KEY), help=f"from {','.join(ROWS_BY_KEY)}")
-    ap.add_argument("--seeds", default="0", help="e.g. 0,1,2")
-    ap.add_argument("--max-steps", type=int, default=100)
-    ap.add_argument("--eval-frequency", type=int, default=50)
-    ap.add_argument("--vectors", default="null", help="a spaCy pipeline with vectors, or null")
-    ap.add_argument("--gpu-id", type=int, default=-1)
-    ap.add_argument("--threads", type=int, default=1, help="OMP/MKL/OpenBLAS/torch threads per process (0: leave as is)")
-    ap.add_argument("--lang", default="en")
-    ap.add_argument("--configs-dir", type=Path, default=ROOT / "configs", help="holds tagger.cfg and ner.cfg")
-    ap.add_argument("--resume", action="store_true", help="reuse saved runs that succeeded with the same settings")
 
 
 def run(args: argparse.Namespace) -> int:
-    args.corpus = args.corpus or args.corpus_dir.name
-    args.vectors = None if args.vectors in ("null", "None", "") else args.vectors
-    if args.max_steps < 1 or args.eval_frequency < 1:
-        raise SystemExit("Expected --max-steps and --eval-frequency >= 1.")
-    if args.vectors and not Path(args.vectors).exists():
-        raise SystemExit(f"Expected --vectors to be a spaCy pipeline folder or null, got {args.vectors!r}, which "
-                         "does not exist. Make GloVe vectors with `weasel run vectors`.")
+    problem = bu.check_common_args(args)
+    if problem:
+        raise SystemExit(problem)
     corpus = bu.corpus_files(args.corpus_dir)
     tasks = bu.resolve_tasks(args.tasks, args.corpus, corpus["train"])
     rows = [ROWS_BY_KEY[key] for key in bu.parse_names(args.rows, list(ROWS_BY_KEY), "rows")]

@@ -9,6 +9,7 @@ Standard library only (spaCy is imported only where a corpus is read).
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -332,3 +333,39 @@ def group_runs(records: Iterable[Mapping[str, Any]], *keys: str) -> Dict[Tuple[A
 def failures(records: Iterable[Mapping[str, Any]], describe) -> List[str]:
     """Markdown bullet lines, one per failed run: ``describe(record)`` and its error."""
     return [f"- {describe(r)}: {r['error']}" for r in records if r.get("error")]
+
+
+def add_common_args(ap: argparse.ArgumentParser, configs_dir: Path) -> None:
+    """The arguments `compare.py` and `ablation.py` share: corpus, output folders,
+    budget, seeds, vectors and processes."""
+    ap.add_argument("corpus_dir", type=Path, help="folder with train.spacy, dev.spacy, test.spacy")
+    ap.add_argument("output_dir", type=Path, help="where the results go (e.g. metrics/compare/sample)")
+    ap.add_argument("training_dir", type=Path, help="where configs, models and logs go")
+    ap.add_argument("--corpus", default=None, help="corpus name (default: the folder's name); ewt and conll pick the task")
+    ap.add_argument("--tasks", default="auto", help="auto, or from tagger,ner")
+    ap.add_argument("--seeds", default="0", help="e.g. 0,1,2")
+    ap.add_argument("--max-steps", type=int, default=100)
+    ap.add_argument("--eval-frequency", type=int, default=50)
+    ap.add_argument("--vectors", default="null", help="a spaCy pipeline with vectors, or null")
+    ap.add_argument("--gpu-id", type=int, default=-1)
+    ap.add_argument("--threads", type=int, default=1, help="OMP/MKL/OpenBLAS/torch threads per process (0: leave as is)")
+    ap.add_argument("--lang", default="en")
+    ap.add_argument("--configs-dir", type=Path, default=configs_dir, help="holds our tagger.cfg and ner.cfg")
+    ap.add_argument("--resume", action="store_true", help="reuse saved runs that succeeded with the same settings")
+
+
+def check_common_args(args: argparse.Namespace) -> Optional[str]:
+    """Fill in the corpus name and vectors (None for "null") in place.
+
+    RETURNS (Optional[str]): What is wrong with the arguments, or None.
+    """
+    args.corpus = args.corpus or args.corpus_dir.name
+    args.vectors = None if args.vectors in ("null", "None", "") else args.vectors
+    if args.max_steps < 1 or args.eval_frequency < 1:
+        return "Expected --max-steps and --eval-frequency >= 1."
+    if args.vectors and not Path(args.vectors).exists():
+        return (
+            f"Expected --vectors to be a spaCy pipeline folder or null, got {args.vectors!r}, which "
+            "does not exist. Make GloVe vectors with `weasel run vectors`."
+        )
+    return None

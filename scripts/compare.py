@@ -330,33 +330,18 @@ def plot(records: Sequence[Mapping[str, Any]], tasks: Sequence[str], path: Path)
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("corpus_dir", type=Path, help="folder with train.spacy, dev.spacy, test.spacy")
-    ap.add_argument("output_dir", type=Path, help="where the results go (e.g. metrics/compare/sample)")
-    ap.add_argument("training_dir", type=Path, help="where models, configs and logs go")
-    ap.add_argument("--corpus", default=None, help="corpus name (default: the folder's name); ewt and conll pick the task")
-    ap.add_argument("--tasks", default="auto", help="auto, or from tagger,ner")
+    bu.add_common_args(ap, ROOT / "configs")
     ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"from {','.join(SYSTEMS)}")
-    ap.add_argument("--seeds", default="0", help="e.g. 0,1,2")
-    ap.add_argument("--max-steps", type=int, default=100)
-    ap.add_argument("--eval-frequency", type=int, default=50)
-    ap.add_argument("--vectors", default="null", help="a spaCy pipeline with vectors, or null")
     ap.add_argument("--speed-batch-size", type=int, default=64, help="docs per batch in `spacy benchmark speed`")
     ap.add_argument("--speed-batches", type=int, default=30, help="batches timed (spaCy requires >= 30)")
-    ap.add_argument("--gpu-id", type=int, default=-1)
-    ap.add_argument("--threads", type=int, default=1, help="OMP/MKL/OpenBLAS threads per process (0: leave as is)")
-    ap.add_argument("--lang", default="en")
-    ap.add_argument("--configs-dir", type=Path, default=ROOT / "configs", help="holds our tagger.cfg and ner.cfg")
-    ap.add_argument("--resume", action="store_true", help="reuse saved runs that succeeded with the same settings")
     args = ap.parse_args(argv)
-    args.corpus = args.corpus or args.corpus_dir.name
-    args.vectors = None if args.vectors in ("null", "None", "") else args.vectors
-    if args.max_steps < 1 or args.eval_frequency < 1 or args.speed_batch_size < 1:
-        ap.error("Expected --max-steps, --eval-frequency and --speed-batch-size >= 1.")
+    problem = bu.check_common_args(args)
+    if problem:
+        ap.error(problem)
+    if args.speed_batch_size < 1:
+        ap.error(f"Expected --speed-batch-size >= 1, got {args.speed_batch_size}.")
     if args.speed_batches < 30:
         ap.error(f"Expected --speed-batches >= 30 (`spacy benchmark speed` requires it), got {args.speed_batches}.")
-    if args.vectors and not Path(args.vectors).exists():
-        ap.error(f"Expected --vectors to be a spaCy pipeline folder or null, got {args.vectors!r}, which does "
-                 "not exist. Make GloVe vectors with `weasel run vectors`.")
     return args
 
 

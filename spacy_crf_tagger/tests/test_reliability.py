@@ -22,7 +22,7 @@ from spacy_crf_tagger.data_checks import check_component
 from spacy_crf_tagger.pipeline.base import FORMAT_VERSION
 from spacy_crf_tagger.pipeline.batching import length_buckets
 
-from .pipeline.util import TAGGED, small_model
+from .pipeline.util import LISTENER, SHARED_TOK2VEC, TAGGED, small_model
 
 # Hand-written sentences (not from any corpus): PTB tags and BILUO entities.
 DATA = [
@@ -313,16 +313,9 @@ def test_nlp_bytes_round_trip(nlp):
 
 def test_two_components_sharing_a_tok2vec_train_and_reload(tmp_path):
     nlp = spacy.blank("en")
-    nlp.add_pipe("tok2vec", config={"model": {
-        "@architectures": "spacy.Tok2Vec.v2",
-        "embed": {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "attrs": ["NORM", "SHAPE"],
-                  "rows": [200, 50], "include_static_vectors": False},
-        "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": 16, "depth": 1,
-                   "window_size": 1, "maxout_pieces": 2},
-    }})
-    listener = {"@architectures": "spacy.Tok2VecListener.v1", "width": 16, "upstream": "tok2vec"}
-    nlp.add_pipe("crf_tagger", config={"model": small_model(tok2vec=listener)})
-    nlp.add_pipe("crf_ner", config={"model": small_model(tok2vec=listener)})
+    nlp.add_pipe("tok2vec", config={"model": SHARED_TOK2VEC})
+    nlp.add_pipe("crf_tagger", config={"model": small_model(tok2vec=LISTENER)})
+    nlp.add_pipe("crf_ner", config={"model": small_model(tok2vec=LISTENER)})
     egs = examples(nlp)
     nlp.initialize(lambda: egs)
     optimizer = Adam(0.01)

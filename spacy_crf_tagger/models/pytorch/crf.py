@@ -196,8 +196,8 @@ def _backward_scaled(p: CRFPotentials) -> Tensor:
     """The backward algorithm in probability space, as ``_forward_scaled``."""
     E, mask, A, _, end = p
     B, T, _ = E.shape
-    exp_a_t = _exp_shifted(A)[0].t()
-    a_top = A.double().max()
+    exp_a, a_top = _exp_shifted(A)
+    exp_a_t = exp_a.t()
     exp_e, e_top = _exp_shifted(E, dim=2)
     exp_end, end_top = _exp_shifted(end)
     g_end = exp_end.expand(B, -1)

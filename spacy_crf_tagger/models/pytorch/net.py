@@ -43,7 +43,7 @@ class CharCNN(nn.Module):
         h = self.conv(x)  # shape: (N, F, C')
         pad = (chars == 0).unsqueeze(1)
         pooled = h.masked_fill(pad, float("-inf")).max(dim=2).values
-        # A token without characters (possible for Docs built from words=[""]) pools to 0.
+        # A row without characters (all padding) pools to 0, not -inf.
         return pooled.masked_fill(pad.all(dim=2), 0.0)
 
 

@@ -12,7 +12,7 @@ from thinc.api import Adam
 from spacy_crf_tagger.models.sequence_labeler import get_net
 from spacy_crf_tagger.pipeline.base import MISSING
 
-from .util import TAGGED, small_model, tagged_examples, tagger_nlp, train
+from .util import LISTENER, SHARED_TOK2VEC, TAGGED, small_model, tagged_examples, tagger_nlp, train
 
 
 def tags_of(docs):
@@ -241,15 +241,8 @@ def test_uninitialized_round_trip():
 
 def test_shared_tok2vec_listener_receives_gradient():
     nlp = spacy.blank("en")
-    nlp.add_pipe("tok2vec", config={"model": {
-        "@architectures": "spacy.Tok2Vec.v2",
-        "embed": {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "attrs": ["NORM", "SHAPE"],
-                  "rows": [200, 50], "include_static_vectors": False},
-        "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": 16, "depth": 1,
-                   "window_size": 1, "maxout_pieces": 2},
-    }})
-    listener = {"@architectures": "spacy.Tok2VecListener.v1", "width": 16, "upstream": "tok2vec"}
-    nlp.add_pipe("crf_tagger", config={"model": small_model(tok2vec=listener)})
+    nlp.add_pipe("tok2vec", config={"model": SHARED_TOK2VEC})
+    nlp.add_pipe("crf_tagger", config={"model": small_model(tok2vec=LISTENER)})
     examples = tagged_examples(nlp)
     nlp.initialize(lambda: examples)
     optimizer = Adam(0.01)

@@ -23,6 +23,17 @@ SMALL_MODEL: Dict[str, Any] = {
 }
 
 
+# A small shared `tok2vec` component, and the listener our components use to read it.
+SHARED_TOK2VEC: Dict[str, Any] = {
+    "@architectures": "spacy.Tok2Vec.v2",
+    "embed": {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "attrs": ["NORM", "SHAPE"],
+              "rows": [200, 50], "include_static_vectors": False},
+    "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": 16, "depth": 1,
+               "window_size": 1, "maxout_pieces": 2},
+}
+LISTENER: Dict[str, Any] = {"@architectures": "spacy.Tok2VecListener.v1", "width": 16, "upstream": "tok2vec"}
+
+
 def small_model(**changes: Any) -> Dict[str, Any]:
     cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in SMALL_MODEL.items()}
     cfg.update(changes)
