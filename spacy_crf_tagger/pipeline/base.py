@@ -25,6 +25,7 @@ from ..errors import format_docs
 from ..models.pytorch.crf import CRFPotentials
 from ..models.pytorch.output_layers import get_output_layer
 from ..models.sequence_labeler import LabelerOutput, build_net, is_built
+from ..models.vocab_embed import count_training_words
 from .batching import length_buckets
 
 MISSING = -1
@@ -265,7 +266,7 @@ class CRFPipe(TrainablePipe):
             raise ValueError(
                 f"Cannot initialise '{self.name}': the training corpus gave no examples. "
                 "Check that [paths] train (--paths.train) points at a non-empty .spacy file "
-                "or folder; `python -m spacy crf-debug-data CONFIG` reports what it holds."
+                "or folder; `python -m spacy debug crf-data CONFIG` reports what it holds."
             )
         if labels is not None:
             for label in labels:
@@ -276,6 +277,8 @@ class CRFPipe(TrainablePipe):
         self._require_labels()
         self._configure_model()
         self.model.initialize(X=doc_sample)
+        # A VocabHashEmbed learns which words the training data holds.
+        count_training_words(self.model, (eg.predicted for eg in get_examples()))
         self.cfg["nI"] = self.model.get_dim("nI")
 
     # -- serialisation --------------------------------------------------------

@@ -173,18 +173,24 @@ class CRFEntityRecognizer(CRFPipe):
             best, _ = layer.decode(out.potentials)
             tag_ids = self._unbatch(out, best.cpu().numpy())
             found = [self._entities(ids) for ids in tag_ids]
-            rows = {doc_i: row for row, doc_i in enumerate(out.doc_index)}
+            # Forward-backward only over the rows that have entities, cut to their length.
+            keep = [row for row, doc_i in enumerate(out.doc_index) if found[doc_i]]
+            new_row = {out.doc_index[row]: i for i, row in enumerate(keep)}
             spans, excl = [], []
             for doc_i, ents in enumerate(found):
                 for start, end, label in ents:
-                    spans.append((rows[doc_i], start, end - 1))
+                    spans.append((new_row[doc_i], start, end - 1))
                     excl.append(self._next_excluded(label))
             probs: List[float] = []
             if spans:
                 device = best.device
+                width = max(out.lengths[out.doc_index[row]] for row in keep)
+                rows = torch.tensor(keep, dtype=torch.long, device=device)
+                p = out.potentials
+                p = p._replace(emissions=p.emissions[rows, :width], mask=p.mask[rows, :width])
                 log_p = layer.span_log_probs(
-                    out.potentials,
-                    best,
+                    p,
+                    best[rows, :width],
                     torch.tensor(spans, dtype=torch.long, device=device),
                     torch.tensor(excl, dtype=torch.long, device=device) if self.scheme == "BIO" else None,
                 )

@@ -19,6 +19,8 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 from torch import Tensor
 
+from .crf_folded import fold_length, scaled_prefix_products, viterbi_folded
+
 # "Impossible" in log space. Finite, so that a logsumexp over only impossible
 # entries (e.g. a forbidden tag under a partial-label constraint) keeps a
 # defined gradient; exp(NEG) underflows to exactly 0 in float32.
@@ -166,55 +168,89 @@ def _exp_shifted(x: Tensor, dim=None) -> Tuple[Tensor, Tensor]:
 
 def _forward_scaled(p: CRFPotentials) -> Tensor:
     """The forward algorithm in probability space: each step is one (B, K) x (K, K)
-    product, renormalised to sum to 1, and the log of the scale kept
-    aside (Rabiner 1989). Exact up to float64 underflow of terms more than ~700 nats
-    below the best one, which the log-space recursion would give as ~0 anyway; where
-    a whole step underflows the result holds NaN and the caller falls back."""
+    product, renormalised to sum to 1, and the log of the scale kept aside
+    (Rabiner 1989). Exact up to float64 underflow of terms more than ~700 nats below
+    the best one, which the log-space recursion would give as ~0 anyway; where a
+    whole step underflows the result holds NaN and the caller falls back.
+
+    The loop runs over padding too (four tensor operations a step, no masking: the
+    per-step overhead is what a CPU spends here); padded steps are then overwritten
+    with the last real step."""
     E, mask, A, start, _ = p
-    T = E.shape[1]
+    B, T, K = E.shape
     exp_a, a_top = _exp_shifted(A)
     exp_e, e_top = _exp_shifted(E, dim=2)  # shapes: (B, T, K), (B, T, 1)
     exp_s, s_top = _exp_shifted(start)
     h = exp_s * exp_e[:, 0]
     norm = h.sum(dim=1, keepdim=True)
     h = h / norm
-    log_scale = torch.log(norm) + e_top[:, 0] + s_top  # shape: (B, 1)
-    hs, scales = [h], [log_scale]
-    for t in range(1, T):
-        v = (h @ exp_a) * exp_e[:, t]
+    first_scale = torch.log(norm) + e_top[:, 0] + s_top  # shape: (B, 1)
+    piece = fold_length(B, T, K)
+    if piece is not None:
+        alpha = scaled_prefix_products(h, first_scale, exp_a, exp_e, e_top + a_top, mask, piece, False)
+        return alpha.to(E.dtype)
+    hs, norms = [h], []
+    for emission in exp_e.unbind(1)[1:]:
+        v = (h @ exp_a) * emission
         norm = v.sum(dim=1, keepdim=True)
-        real = mask[:, t].unsqueeze(1)
-        h = torch.where(real, v / norm, h)
-        log_scale = torch.where(real, log_scale + torch.log(norm) + a_top + e_top[:, t], log_scale)
+        h = v / norm
         hs.append(h)
-        scales.append(log_scale)
-    alpha = torch.log(torch.stack(hs, dim=1)) + torch.stack(scales, dim=1)
+        norms.append(norm)
+    alpha = torch.log(torch.stack(hs, dim=1)) + _log_scales(first_scale, norms, a_top + e_top[:, 1:])
+    last = (mask.sum(dim=1) - 1).view(B, 1, 1).expand(B, 1, K)
+    alpha = torch.where(mask.unsqueeze(2), alpha, alpha.gather(1, last))
     return alpha.to(E.dtype)
 
 
+def _log_scales(first: Tensor, norms: list, step_tops: Tensor) -> Tensor:
+    """Running log-scale of a rescaled recursion, shape (B, T, 1): ``first`` (B, 1),
+    then the cumulative sum of each step's log-normaliser and shifts (B, T - 1, 1)."""
+    if not norms:
+        return first.unsqueeze(1)
+    steps = torch.log(torch.stack(norms, dim=1)) + step_tops
+    return torch.cat([first.unsqueeze(1), first.unsqueeze(1) + steps.cumsum(dim=1)], dim=1)
+
+
 def _backward_scaled(p: CRFPotentials) -> Tensor:
-    """The backward algorithm in probability space, as ``_forward_scaled``."""
+    """The backward algorithm in probability space, as ``_forward_scaled``. Each
+    sequence is reversed within its own length first, so that every recursion
+    starts from the end scores at step 0 and no step needs a mask."""
     E, mask, A, _, end = p
-    B, T, _ = E.shape
+    B, T, K = E.shape
     exp_a, a_top = _exp_shifted(A)
     exp_a_t = exp_a.t()
     exp_e, e_top = _exp_shifted(E, dim=2)
     exp_end, end_top = _exp_shifted(end)
-    g_end = exp_end.expand(B, -1)
-    scale_end = end_top.expand(B, 1)
-    g, log_scale = g_end, scale_end
-    gs, scales = [g], [log_scale]
-    for t in range(T - 2, -1, -1):
-        v = (exp_e[:, t + 1] * g) @ exp_a_t
+    total = exp_end.sum()
+    g = (exp_end / total).expand(B, -1)
+    first_scale = (torch.log(total) + end_top).expand(B, 1)
+    piece = fold_length(B, T, K)
+    if piece is not None:
+        # The backward recursion is the forward one over reversed, transposed steps:
+        # reversed step r (1 <= r < T) is original step T - r.
+        def reverse(x: Tensor) -> Tensor:
+            return torch.roll(x.flip(1), 1, dims=1)
+
+        beta = scaled_prefix_products(
+            g, first_scale, exp_a_t, reverse(exp_e), reverse(e_top + a_top), reverse(mask), piece, True
+        )
+        return beta.flip(1).to(E.dtype)
+    # Position r of the reversed row holds step len - 1 - r (padding: step 0, unused).
+    lengths = mask.sum(dim=1, keepdim=True)
+    source = (lengths - 1 - torch.arange(T, device=E.device)).clamp(min=0)  # shape: (B, T)
+    exp_e = exp_e.gather(1, source.unsqueeze(2).expand(B, T, K))
+    e_top = e_top.gather(1, source.unsqueeze(2))
+    gs, norms = [g], []
+    for emission in exp_e.unbind(1)[:-1]:  # reversed step r uses position r - 1
+        v = (g * emission) @ exp_a_t
         norm = v.sum(dim=1, keepdim=True)
-        real = mask[:, t + 1].unsqueeze(1)
-        g = torch.where(real, v / norm, g_end)
-        log_scale = torch.where(real, log_scale + torch.log(norm) + a_top + e_top[:, t + 1], scale_end)
+        g = v / norm
         gs.append(g)
-        scales.append(log_scale)
-    gs.reverse()
-    scales.reverse()
-    beta = torch.log(torch.stack(gs, dim=1)) + torch.stack(scales, dim=1)
+        norms.append(norm)
+    reversed_beta = torch.log(torch.stack(gs, dim=1)) + _log_scales(first_scale, norms, a_top + e_top[:, :-1])
+    # beta at step t is reversed position len - 1 - t; padded steps (t >= len) get
+    # position 0, the end scores.
+    beta = reversed_beta.gather(1, source.unsqueeze(2).expand(B, T, K))
     return beta.to(E.dtype)
 
 
@@ -301,22 +337,29 @@ def viterbi_decode(p: CRFPotentials) -> Tuple[Tensor, Tensor]:
     p = _forbid(validate(p))
     E, mask, A, start, end = p
     B, T, K = E.shape
+    piece = fold_length(B, T, K)
+    if piece is not None:
+        return viterbi_folded(E, mask, A, start, end, piece)
     identity = torch.arange(K, device=E.device).expand(B, K)
+    # Per-step views made up front: the loop is a handful of tensor operations a
+    # step, and on a CPU their dispatch overhead is the cost.
+    steps = zip(E.unbind(1)[1:], mask.unsqueeze(2).unbind(1)[1:])
+    transitions = A.unsqueeze(0)
     score = start + E[:, 0]  # shape: (B, K)
     history = []
-    for t in range(1, T):
+    for emission, real in steps:
         # shape: (B, K_prev, K): best previous tag for each current tag
-        best, prev = (score.unsqueeze(2) + A.unsqueeze(0)).max(dim=1)
-        step = mask[:, t].unsqueeze(1)
-        score = torch.where(step, best + E[:, t], score)
-        history.append(torch.where(step, prev, identity))
+        best, prev = (score.unsqueeze(2) + transitions).max(dim=1)
+        score = torch.where(real, best + emission, score)
+        history.append(torch.where(real, prev, identity))
     best_score, last = (score + end).max(dim=1)  # shape: (B,)
+    last = last.unsqueeze(1)
     path = [last]
     for prev in reversed(history):
-        last = prev.gather(1, last.unsqueeze(1)).squeeze(1)
+        last = prev.gather(1, last)
         path.append(last)
     path.reverse()
-    return torch.stack(path, dim=1), best_score
+    return torch.cat(path, dim=1), best_score
 
 
 def sequence_score(p: CRFPotentials, tags: Tensor) -> Tensor:

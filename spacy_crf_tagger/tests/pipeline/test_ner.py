@@ -2,6 +2,7 @@
 import numpy
 import pytest
 import spacy
+import torch
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from spacy.util import make_tempdir
@@ -105,6 +106,26 @@ def test_threshold_drops_entities_from_ents_but_keeps_them_in_the_group():
     assert len(doc.ents) < 2
     kept = [s for s, p in zip(doc.spans["crf_ner"], doc.spans["crf_ner"].attrs["scores"]) if p >= ner.cfg["threshold"]]
     assert [(e.start, e.end) for e in doc.ents] == [(s.start, s.end) for s in kept]
+
+
+def test_entity_probabilities_in_a_mixed_batch_equal_the_full_forward_backward():
+    """Confidences are computed only over the rows that have entities, cut to their
+    length; the values equal those of forward-backward over the whole padded batch."""
+    nlp = ner_nlp()
+    train(nlp, examples(nlp), steps=60)
+    ner = nlp.get_pipe("crf_ner")
+    texts = ["Nobody came", "They flew from Lagos to New York City with Anna Smith", "Anna", "Dogs bark"]
+    docs = [nlp.make_doc(t) for t in texts]
+    prediction = ner.predict(docs)
+    out = ner.model.predict(docs)
+    best, _ = ner.output_layer.decode(out.potentials)
+    for doc_i, ents in enumerate(prediction.entities):
+        if not ents:
+            continue
+        spans = [(doc_i, start, end - 1) for start, end, _, _ in ents]
+        expected = ner.output_layer.span_log_probs(out.potentials, best, torch.tensor(spans)).exp()
+        assert numpy.allclose([p for *_, p in ents], expected.detach().numpy(), atol=1e-6)
+    assert any(prediction.entities) and not all(prediction.entities)
 
 
 def test_kbest():
