@@ -74,14 +74,18 @@ def output_schema() -> "pyarrow.Schema":
 
 def confidence_keys(nlp: Language) -> List[str]:
     """The span groups that hold entity probabilities: ``spans_key`` of every
-    ``crf_ner`` component in the pipeline.
+    ``crf_ner`` component in the pipeline that keeps one (confidence is then null).
 
     nlp (Language): The pipeline.
     RETURNS (List[str]): Span group keys, in pipeline order.
     """
     from ..pipeline.ner import CRFEntityRecognizer
 
-    return [pipe.cfg["spans_key"] for _, pipe in nlp.pipeline if isinstance(pipe, CRFEntityRecognizer)]
+    return [
+        pipe.cfg["spans_key"]
+        for _, pipe in nlp.pipeline
+        if isinstance(pipe, CRFEntityRecognizer) and pipe.cfg["spans_key"] is not None
+    ]
 
 
 def doc_to_record(doc: Doc, row: int, doc_id: Optional[str], keys: Sequence[str] = ("crf_ner",)) -> Record:

@@ -9,6 +9,7 @@ ARCHITECTURES = [
     "spacy-crf-tagger.CharCNN.v1",
     "spacy-crf-tagger.RNNEncoder.v1",
     "spacy-crf-tagger.LexicalFeatures.v1",
+    "spacy-crf-tagger.VocabHashEmbed.v1",
 ]
 SCORERS = ["spacy-crf-tagger.tagger_scorer.v1"]
 CALLBACKS = ["spacy-crf-tagger.require_packages.v1"]

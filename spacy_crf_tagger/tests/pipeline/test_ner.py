@@ -260,3 +260,25 @@ def test_local_output_layers_learn_without_constraints(output):
     for doc in docs:
         scores = doc.spans["crf_ner"].attrs["scores"]
         assert len(scores) == len(doc.spans["crf_ner"]) and all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_without_spans_key_no_span_group_and_no_forward_backward(monkeypatch):
+    nlp = ner_nlp()
+    train(nlp, examples(nlp), steps=60)
+    ner = nlp.get_pipe("crf_ner")
+    texts = [text for text, _ in TRAIN]
+    expected = ents_of(nlp.pipe(texts))
+    ner.cfg["spans_key"] = None
+
+    def fail(*args, **kwargs):
+        raise AssertionError("span probabilities computed without a span group or threshold")
+
+    monkeypatch.setattr(type(ner.output_layer), "span_log_probs", fail)
+    docs = list(nlp.pipe(texts))
+    assert ents_of(docs) == expected
+    assert all("crf_ner" not in doc.spans for doc in docs)
+    # A threshold needs the probabilities again: they are computed, not stored.
+    monkeypatch.undo()
+    ner.cfg["threshold"] = 0.5
+    docs = list(nlp.pipe(texts))
+    assert all(len(doc.spans) == 0 for doc in docs)
