@@ -9,6 +9,7 @@ respect to every potential (emissions *and* transitions) is passed back through
 ``backprop``, so the transition scores, the network and an upstream tok2vec or
 listener are all trained through spaCy's normal ``update`` with one optimiser.
 """
+import contextlib
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -151,7 +152,36 @@ def build_net(model: LabelerModelT) -> None:
     constraints = model.attrs["constraints"]
     if constraints is not None and net.crf is not None and output_layer.uses_constraints:
         net.crf.set_constraints(*(torch.tensor(c, dtype=torch.bool) for c in constraints))
-    model._shims.append(PyTorchShim(net, mixed_precision=model.attrs["mixed_precision"]))
+    model._shims.append(AveragingPyTorchShim(net, mixed_precision=model.attrs["mixed_precision"]))
+
+
+class AveragingPyTorchShim(PyTorchShim):
+    """A PyTorchShim whose ``use_params`` finds the optimiser's parameter averages.
+
+    Thinc's optimiser keeps the moving average of each torch parameter under the key
+    ``(shim.id, name)`` (``PyTorchShim.finish_update``), but ``PyTorchShim.use_params``
+    looks for string keys, so ``[training.optimizer] use_averages = true`` never reached
+    the network. spaCy evaluates and saves inside ``nlp.use_params(optimizer.averages)``:
+    with this shim the averaged weights are the ones evaluated and saved.
+    """
+
+    @contextlib.contextmanager
+    def use_params(self, params):
+        averaged = {
+            name: xp2torch(params[(self.id, name)], device=self.device)
+            for name, _ in self._model.named_parameters()
+            if (self.id, name) in params
+        }
+        if not averaged:
+            with super().use_params(params):
+                yield
+            return
+        backup = {name: value.detach().clone() for name, value in self._model.state_dict().items()}
+        self._model.load_state_dict(averaged, strict=False)
+        try:
+            yield
+        finally:
+            self._model.load_state_dict(backup)
 
 
 def get_net(model: LabelerModelT) -> SequenceLabelerNet:
