@@ -11,14 +11,19 @@ from spacy_crf_tagger.models.sequence_labeler import get_net
 from ..pipeline.util import small_model, tagged_examples
 
 
-def test_use_params_swaps_in_the_averaged_torch_weights():
+def trained_tagger(use_averages: bool, steps: int):
     nlp = spacy.blank("en")
     nlp.add_pipe("crf_tagger", config={"model": small_model()})
     egs = tagged_examples(nlp)
     nlp.initialize(lambda: egs)
-    optimizer = Adam(0.01, use_averages=True)
-    for _ in range(5):
+    optimizer = Adam(0.01, use_averages=use_averages)
+    for _ in range(steps):
         nlp.update(egs, sgd=optimizer)
+    return nlp, optimizer
+
+
+def test_use_params_swaps_in_the_averaged_torch_weights():
+    nlp, optimizer = trained_tagger(use_averages=True, steps=5)
     model = nlp.get_pipe("crf_tagger").model
     net, shim = get_net(model), model.shims[0]
     trained = {name: p.detach().clone() for name, p in net.named_parameters()}
@@ -41,12 +46,7 @@ def test_use_params_swaps_in_the_averaged_torch_weights():
 
 
 def test_without_averages_use_params_changes_nothing():
-    nlp = spacy.blank("en")
-    nlp.add_pipe("crf_tagger", config={"model": small_model()})
-    egs = tagged_examples(nlp)
-    nlp.initialize(lambda: egs)
-    optimizer = Adam(0.01, use_averages=False)
-    nlp.update(egs, sgd=optimizer)
+    nlp, optimizer = trained_tagger(use_averages=False, steps=1)
     net = get_net(nlp.get_pipe("crf_tagger").model)
     before = {name: p.detach().clone() for name, p in net.named_parameters()}
     with nlp.use_params(optimizer.averages or {}):
