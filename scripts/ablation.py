@@ -223,26 +223,9 @@ def run_row(
         "training.max_steps": args.max_steps, "training.max_epochs": 0,
         "training.eval_frequency": args.eval_frequency, "training.patience": 0,
     }
-    trained = bu.run_measured(
-        bu.spacy_command("train", config, "--output", run_dir, "--gpu-id", args.gpu_id, *bu.override_args(overrides)),
-        run_dir / "train.log", env,
-    )
-    record["train"] = {"wall_s": trained.wall_s, "peak_rss_mb": trained.peak_rss_mb, "log": str(trained.log)}
-    if not trained.ok:
-        record["error"] = trained.error("spacy train")
+    model = bu.train_and_score(record, config, run_dir, overrides, corpus["test"], args.gpu_id, env)
+    if model is None:
         return record
-    model = bu.trained_model(run_dir)
-    record["model"] = str(model)
-    scored = bu.run_measured(
-        bu.spacy_command("benchmark", "accuracy", model, corpus["test"], "--output", run_dir / "accuracy.json",
-                         "--gpu-id", args.gpu_id),
-        run_dir / "accuracy.log", env,
-    )
-    if not scored.ok:
-        record["error"] = scored.error("spacy benchmark accuracy")
-        return record
-    record["scores"] = json.loads((run_dir / "accuracy.json").read_text(encoding="utf8"))
-    record["evaluate"] = {"wall_s": scored.wall_s, "peak_rss_mb": scored.peak_rss_mb}
     if task == "ner":
         try:
             record["invalid"] = invalid_on_test(model, corpus["test"], args.gpu_id)

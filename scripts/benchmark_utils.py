@@ -148,6 +148,45 @@ def trained_model(output_dir: Path) -> Path:
     )
 
 
+def train_and_score(
+    record: Dict[str, Any],
+    config: Path,
+    run_dir: Path,
+    overrides: Mapping[str, Any],
+    test_path: Path,
+    gpu_id: int,
+    env: Optional[Mapping[str, str]],
+) -> Optional[Path]:
+    """`spacy train` then `spacy benchmark accuracy` on the test split, measured. Fills
+    record["train"], ["model"], ["scores"] and ["evaluate"], or record["error"].
+
+    RETURNS (Optional[Path]): The scored model, or None when a step failed.
+    """
+    trained = run_measured(
+        spacy_command("train", config, "--output", run_dir, "--gpu-id", gpu_id, *override_args(overrides)),
+        run_dir / "train.log",
+        env,
+    )
+    record["train"] = {"wall_s": trained.wall_s, "peak_rss_mb": trained.peak_rss_mb, "log": str(trained.log)}
+    if not trained.ok:
+        record["error"] = trained.error("spacy train")
+        return None
+    model = trained_model(run_dir)
+    record["model"] = str(model)
+    scored = run_measured(
+        spacy_command("benchmark", "accuracy", model, test_path, "--output", run_dir / "accuracy.json",
+                      "--gpu-id", gpu_id),
+        run_dir / "accuracy.log",
+        env,
+    )
+    if not scored.ok:
+        record["error"] = scored.error("spacy benchmark accuracy")
+        return None
+    record["scores"] = json.loads((run_dir / "accuracy.json").read_text(encoding="utf8"))
+    record["evaluate"] = {"wall_s": scored.wall_s, "peak_rss_mb": scored.peak_rss_mb}
+    return model
+
+
 def parse_words_per_second(text: str) -> Dict[str, float]:
     """Read the result of `spacy benchmark speed` from its output.
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -150,28 +149,9 @@ def run_system(
         "seed": seed, "config": str(config), "settings": dict(settings),
         "train": None, "scores": None, "speed": None, "error": None,
     }
-    trained = bu.run_measured(
-        bu.spacy_command("train", config, "--output", run_dir, "--gpu-id", args.gpu_id, *bu.override_args(overrides)),
-        run_dir / "train.log",
-        env,
-    )
-    record["train"] = {"wall_s": trained.wall_s, "peak_rss_mb": trained.peak_rss_mb, "log": str(trained.log)}
-    if not trained.ok:
-        record["error"] = trained.error("spacy train")
+    model = bu.train_and_score(record, config, run_dir, overrides, corpus["test"], args.gpu_id, env)
+    if model is None:
         return record
-    model = bu.trained_model(run_dir)
-    record["model"] = str(model)
-    scored = bu.run_measured(
-        bu.spacy_command("benchmark", "accuracy", model, corpus["test"], "--output", run_dir / "accuracy.json",
-                         "--gpu-id", args.gpu_id),
-        run_dir / "accuracy.log",
-        env,
-    )
-    if not scored.ok:
-        record["error"] = scored.error("spacy benchmark accuracy")
-        return record
-    record["scores"] = json.loads((run_dir / "accuracy.json").read_text(encoding="utf8"))
-    record["evaluate"] = {"wall_s": scored.wall_s, "peak_rss_mb": scored.peak_rss_mb}
     timed = bu.run_measured(
         bu.spacy_command("benchmark", "speed", model, corpus["test"], "--batch-size", args.speed_batch_size,
                          "--batches", args.speed_batches, "--warmup", 1, "--gpu-id", args.gpu_id),
