@@ -10,6 +10,7 @@ respect to every potential (emissions *and* transitions) is passed back through
 listener are all trained through spaCy's normal ``update`` with one optimiser.
 """
 import contextlib
+import warnings
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -152,7 +153,22 @@ def build_net(model: LabelerModelT) -> None:
     constraints = model.attrs["constraints"]
     if constraints is not None and net.crf is not None and output_layer.uses_constraints:
         net.crf.set_constraints(*(torch.tensor(c, dtype=torch.bool) for c in constraints))
-    model._shims.append(AveragingPyTorchShim(net, mixed_precision=model.attrs["mixed_precision"]))
+    model._shims.append(AveragingPyTorchShim(net, mixed_precision=_use_mixed_precision(model)))
+
+
+def _use_mixed_precision(model: LabelerModelT) -> bool:
+    """``mixed_precision`` on a GPU; on CPU, where CUDA autocast and gradient scaling do
+    not exist, a warning and float32, so one config serves both devices."""
+    if not model.attrs["mixed_precision"]:
+        return False
+    if model.ops.device_type == "gpu":
+        return True
+    warnings.warn(
+        f"'{model.name}': mixed_precision = true needs a GPU (CUDA autocast), got the "
+        f"{type(model.ops).__name__} CPU backend; the network runs in float32. Train with "
+        "--gpu-id 0 to use it, or set mixed_precision = false to silence this warning."
+    )
+    return False
 
 
 class AveragingPyTorchShim(PyTorchShim):

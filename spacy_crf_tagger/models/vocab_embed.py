@@ -17,13 +17,18 @@ the embedding then behaves like ``MultiHashEmbed``.
 from typing import Iterable, List, Sequence, Union
 
 import numpy
+from spacy.attrs import IDS
 from spacy.ml.featureextractor import FeatureExtractor
 from spacy.ml.staticvectors import StaticVectors
 from spacy.tokens import Doc
 from thinc.api import HashEmbed, Maxout, Model, chain, concatenate, list2ragged, ragged2list, with_array
 from thinc.types import Floats2d, Ints2d
 
+from .tuned_vectors import tuned_static_vectors
+
 LAYER_NAME = "known_words"
+# Attributes that identify a word (the others, affixes and shape, are shared by many).
+WORD_ATTRS = ("NORM", "LOWER", "ORTH")
 # The value unseen words get in place of their attribute (any fixed hash works).
 UNKNOWN = numpy.uint64(0)
 
@@ -34,17 +39,23 @@ def build_vocab_hash_embed_v1(
     rows: List[int],
     include_static_vectors: bool = False,
     unknown_rate: float = 0.5,
+    fine_tune_vectors: bool = False,
 ) -> Model[List[Doc], List[Floats2d]]:
     """``MultiHashEmbed.v2`` with an unknown-word embedding for its first attribute.
     Registered as ``spacy-crf-tagger.VocabHashEmbed.v1``.
 
     width (int): Output width, and width of each hashed embedding.
-    attrs (List[Union[str, int]]): Token attributes; the first one (e.g. "NORM") is
-        the word identity that unseen words lose.
+    attrs (List[Union[str, int]]): Token attributes. When the first one is a word
+        identity (NORM, LOWER or ORTH), unseen words lose it; otherwise (e.g.
+        ["PREFIX", "SUFFIX", "SHAPE"] next to static vectors) the attributes are
+        hashed as in MultiHashEmbed.
     rows (List[int]): Hash table rows, one per attribute.
     include_static_vectors (bool): Concatenate the pipeline's static vectors.
     unknown_rate (float): In training, the rate at which words seen once in the
         training data are replaced by the unknown value.
+    fine_tune_vectors (bool): With include_static_vectors, learn a correction of the
+        pretrained vector of every word in the training data (Ma & Hovy 2016 fine-tune
+        their embeddings); see ``tuned_vectors.py``.
     RETURNS (Model[List[Doc], List[Floats2d]]): Shape (len(doc), width) per Doc.
     """
     if len(attrs) != len(rows) or not attrs:
@@ -54,18 +65,31 @@ def build_vocab_hash_embed_v1(
         )
     if not 0.0 <= unknown_rate <= 1.0:
         raise ValueError(f"VocabHashEmbed: expected unknown_rate in [0, 1], got {unknown_rate}.")
+    if fine_tune_vectors and not include_static_vectors:
+        raise ValueError(
+            "VocabHashEmbed: fine_tune_vectors = true fine-tunes the static vectors, "
+            "expected include_static_vectors = true with it, got false."
+        )
     embeddings = [HashEmbed(width, n, column=i, seed=7 + i, dropout=0.0) for i, n in enumerate(rows)]
     n_inputs = len(embeddings) + int(include_static_vectors)
+    word_layers = [known_words(unknown_rate)] if _is_word_attr(attrs[0]) else []
     hashed = chain(
         FeatureExtractor(list(attrs)),
-        known_words(unknown_rate),
+        *word_layers,
         list2ragged(),
         with_array(concatenate(*embeddings)),
     )
     if include_static_vectors:
-        hashed = concatenate(hashed, StaticVectors(width, dropout=0.0))
+        vectors = tuned_static_vectors(width) if fine_tune_vectors else StaticVectors(width, dropout=0.0)
+        hashed = concatenate(hashed, vectors)
     mix = with_array(Maxout(width, width * n_inputs, nP=3, dropout=0.0, normalize=True))
     return chain(hashed, mix, ragged2list())
+
+
+def _is_word_attr(attr: Union[str, int]) -> bool:
+    if isinstance(attr, str):
+        return attr.upper() in WORD_ATTRS
+    return attr in {IDS[name] for name in WORD_ATTRS}
 
 
 def known_words(unknown_rate: float) -> Model[List[Ints2d], List[Ints2d]]:

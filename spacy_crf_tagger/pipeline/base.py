@@ -25,6 +25,7 @@ from ..errors import format_docs
 from ..models.pytorch.crf import CRFPotentials
 from ..models.pytorch.output_layers import get_output_layer
 from ..models.sequence_labeler import LabelerOutput, build_net, is_built
+from ..models.tuned_vectors import count_vector_rows
 from ..models.vocab_embed import count_training_words
 from .batching import length_buckets
 
@@ -277,8 +278,9 @@ class CRFPipe(TrainablePipe):
         self._require_labels()
         self._configure_model()
         self.model.initialize(X=doc_sample)
-        # A VocabHashEmbed learns which words the training data holds.
+        # A VocabHashEmbed learns which words (and vectors rows) the training data holds.
         count_training_words(self.model, (eg.predicted for eg in get_examples()))
+        count_vector_rows(self.model, (eg.predicted for eg in get_examples()))
         self.cfg["nI"] = self.model.get_dim("nI")
 
     # -- serialisation --------------------------------------------------------

