@@ -172,7 +172,8 @@ def _use_mixed_precision(model: LabelerModelT) -> bool:
 
 
 class AveragingPyTorchShim(PyTorchShim):
-    """A PyTorchShim whose ``use_params`` finds the optimiser's parameter averages.
+    """A PyTorchShim whose ``use_params`` finds the optimiser's parameter averages,
+    and whose ``predict`` leaves the network in evaluation mode.
 
     Thinc's optimiser keeps the moving average of each torch parameter under the key
     ``(shim.id, name)`` (``PyTorchShim.finish_update``), but ``PyTorchShim.use_params``
@@ -180,6 +181,15 @@ class AveragingPyTorchShim(PyTorchShim):
     the network. spaCy evaluates and saves inside ``nlp.use_params(optimizer.averages)``:
     with this shim the averaged weights are the ones evaluated and saved.
     """
+
+    def predict(self, inputs: ArgsKwargs):
+        """As ``PyTorchShim.predict``, without switching the network back to training
+        mode after every call (``begin_update`` does that): toggling every module's
+        mode cost about 5% of the time of predicting one short Doc."""
+        if self._model.training:
+            self._model.eval()
+        with torch.no_grad(), torch.autocast(device_type="cuda", enabled=self._mixed_precision):
+            return self._model(*inputs.args, **inputs.kwargs)
 
     @contextlib.contextmanager
     def use_params(self, params):

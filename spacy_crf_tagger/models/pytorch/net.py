@@ -89,6 +89,9 @@ class RNNEncoder(nn.Module):
         """x (Tensor): Shape (B, T, I). lengths (Tensor): Shape (B,), on the CPU, all >= 1.
         RETURNS (Tensor): Shape (B, T, width); padding positions are 0.
         """
+        if bool((lengths == x.shape[1]).all()):
+            # No padding (e.g. one Doc at a time): packing would only add overhead.
+            return self.rnn(x)[0]
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.rnn(packed)
         y, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])

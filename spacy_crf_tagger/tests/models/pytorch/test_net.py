@@ -37,3 +37,17 @@ def test_batch_char_ids():
     spellings, index = batch_char_ids([], 8, 100)
     assert spellings.shape == (0, 8) and index.shape == (0, 0)
     assert numpy.all(spelling_char_ids("\U0001F600", 4, 10)[:1] >= 1)
+
+
+def test_encoder_gives_the_same_output_with_and_without_padding():
+    from spacy_crf_tagger.models.pytorch.net import RNNEncoder
+
+    torch.manual_seed(0)
+    encoder = RNNEncoder(5, "lstm", 4, depth=2, bidirectional=True, dropout=0.0).eval()
+    x = torch.randn(2, 6, 5)
+    # Unpadded batch (the unpacked path) against the same rows in a padded batch.
+    alone = encoder(x, torch.tensor([6, 6]))
+    longer = torch.cat([x, torch.zeros(2, 3, 5)], dim=1)
+    padded = encoder(torch.cat([longer, torch.randn(1, 9, 5)]), torch.tensor([6, 6, 9]))
+    assert torch.allclose(alone, padded[:2, :6], atol=1e-6)
+    assert torch.all(padded[:2, 6:] == 0.0)
