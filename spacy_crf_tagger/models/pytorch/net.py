@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from .crf import LinearChainCRF
 
@@ -89,13 +89,46 @@ class RNNEncoder(nn.Module):
         """x (Tensor): Shape (B, T, I). lengths (Tensor): Shape (B,), on the CPU, all >= 1.
         RETURNS (Tensor): Shape (B, T, width); padding positions are 0.
         """
+        rows, where = self.encode_tokens(x, lengths)
+        return rows if where is None else scatter_rows(rows, where, x.shape[0], x.shape[1])
+
+    def encode_tokens(self, x: Tensor, lengths: Tensor) -> Tuple[Tensor, Optional[Tuple[Tensor, Tensor]]]:
+        """Encode without padding the output back: a layer applied per token (the
+        emission scores) can then run on the real tokens only, and only its narrower
+        output is padded (``scatter_rows``).
+
+        x (Tensor): Shape (B, T, I). lengths (Tensor): Shape (B,), on the CPU, all >= 1.
+        RETURNS (Tuple[Tensor, Optional[Tuple[Tensor, Tensor]]]): Without padding
+            (every length is T), the output (B, T, width) and None. Otherwise the
+            output of every real token, shape (N, width), and each row's (batch, time)
+            index, two tensors of shape (N,).
+        """
         if bool((lengths == x.shape[1]).all()):
             # No padding (e.g. one Doc at a time): packing would only add overhead.
-            return self.rnn(x)[0]
+            return self.rnn(x)[0], None
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.rnn(packed)
-        y, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-        return y
+        return out.data, packed_positions(out)
+
+
+def packed_positions(packed: PackedSequence) -> Tuple[Tensor, Tensor]:
+    """(batch, time) index of every row of ``packed.data``, shape (N,) each. Rows are
+    time-major: at step t come the first ``batch_sizes[t]`` sequences in sorted order."""
+    sizes = packed.batch_sizes
+    time = torch.repeat_interleave(torch.arange(len(sizes)), sizes)
+    starts = torch.cumsum(sizes, 0) - sizes
+    rank = torch.arange(int(sizes.sum())) - torch.repeat_interleave(starts, sizes)
+    device = packed.data.device
+    rank, time = rank.to(device), time.to(device)
+    batch = rank if packed.sorted_indices is None else packed.sorted_indices[rank]
+    return batch, time
+
+
+def scatter_rows(rows: Tensor, where: Tuple[Tensor, Tensor], B: int, T: int) -> Tensor:
+    """Token rows (N, D) placed at their (batch, time) index in zeros of shape (B, T, D)."""
+    padded = rows.new_zeros(B, T, rows.shape[1])
+    padded[where] = rows
+    return padded
 
 
 class SequenceLabelerNet(nn.Module):
@@ -155,7 +188,8 @@ class SequenceLabelerNet(nn.Module):
         each token's row of ``spellings``, shape (B, T), -1 on padding. lengths
         (Tensor): Shape (B,), on the CPU.
 
-        RETURNS (Tuple[Tensor, ...]): emissions (B, T, K), then transitions (K, K),
+        RETURNS (Tuple[Tensor, ...]): emissions (B, T, K; 0 at padding with an
+            encoder), then transitions (K, K),
             start (K,) and end (K,) when the net has a CRF.
         """
         x = words
@@ -167,9 +201,13 @@ class SequenceLabelerNet(nn.Module):
             char_feats[real] = self._char_features(spellings, char_index[real]).to(x.dtype)
             x = torch.cat([x, char_feats], dim=2)
         x = self.dropout(x)
-        if self.encoder is not None:
-            x = self.dropout(self.encoder(x, lengths))
-        emissions = self.emission(x)
+        if self.encoder is None:
+            emissions = self.emission(x)
+        else:
+            rows, where = self.encoder.encode_tokens(x, lengths)
+            emissions = self.emission(self.dropout(rows))
+            if where is not None:
+                emissions = scatter_rows(emissions, where, x.shape[0], x.shape[1])
         if self.crf is None:
             return (emissions,)
         return (emissions, *self.crf())

@@ -51,3 +51,15 @@ def test_encoder_gives_the_same_output_with_and_without_padding():
     padded = encoder(torch.cat([longer, torch.randn(1, 9, 5)]), torch.tensor([6, 6, 9]))
     assert torch.allclose(alone, padded[:2, :6], atol=1e-6)
     assert torch.all(padded[:2, 6:] == 0.0)
+
+
+def test_packed_rows_scattered_back_equal_pad_packed_sequence():
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from spacy_crf_tagger.models.pytorch.net import packed_positions, scatter_rows
+
+    lengths = torch.tensor([3, 7, 1, 7, 5])
+    x = torch.randn(5, 7, 2)
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    expected, _ = pad_packed_sequence(packed, batch_first=True, total_length=7)
+    assert torch.equal(scatter_rows(packed.data, packed_positions(packed), 5, 7), expected)
