@@ -111,7 +111,10 @@ def prepare_config(
     """
     ours = configs_dir / f"{task}.cfg"
     if system == "crf":
-        return ours, {"system.static_vectors": static_vectors}
+        # With vectors, a task's own vectors config where there is one (ner_vectors.cfg).
+        with_vectors = configs_dir / f"{task}_vectors.cfg"
+        config = with_vectors if static_vectors and with_vectors.exists() else ours
+        return config, {"system.static_vectors": static_vectors}
     out_dir.mkdir(parents=True, exist_ok=True)
     raw = out_dir / f"{task}-{system}-init.cfg"
     made = bu.run_measured(

@@ -9,6 +9,7 @@ finds its listeners, so the upstream component has to come first in the pipeline
 """
 from typing import List
 
+from spacy.vocab import Vocab
 from thinc.api import Model
 
 
@@ -40,6 +41,26 @@ def require_connected_listeners(tok2vec: Model) -> None:
         "pipeline and to be initialised with it (nlp.initialize). Move it first in the "
         "pipeline, check the listener's `upstream` name, or give this component a "
         "tok2vec of its own."
+    )
+
+
+# Layers that read the pipeline's vectors table (spaCy's StaticVectors, ours).
+VECTOR_LAYERS = ("static_vectors", "tuned_vectors")
+
+
+def require_vectors(tok2vec: Model, vocab: Vocab, component: str) -> None:
+    """Raise a ValueError that says what to fix when ``tok2vec`` reads static vectors
+    but the pipeline has none (spaCy's StaticVectors would fail at the first Doc)."""
+    if not any(node.name in VECTOR_LAYERS for node in tok2vec.walk()):
+        return
+    if vocab.vectors.shape[0] and vocab.vectors.shape[1]:
+        return
+    raise ValueError(
+        f"Expected the pipeline to have static vectors: the word features of '{component}' "
+        f"include them (include_static_vectors = true), got an empty vectors table of shape "
+        f"{vocab.vectors.shape}. Set [paths] vectors (--paths.vectors DIR, e.g. "
+        "assets/vectors/glove_6b_50d made by `weasel run vectors`), or set "
+        "include_static_vectors = false."
     )
 
 

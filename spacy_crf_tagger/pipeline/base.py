@@ -27,6 +27,7 @@ from ..models.pytorch.output_layers import get_output_layer
 from ..models.sequence_labeler import LabelerOutput, build_net, is_built
 from ..models.tuned_vectors import count_vector_rows
 from ..models.vocab_embed import count_training_words
+from ..models.word_features import require_vectors
 from .batching import length_buckets
 
 MISSING = -1
@@ -277,6 +278,7 @@ class CRFPipe(TrainablePipe):
                 self.add_label(label)
         self._require_labels()
         self._configure_model()
+        require_vectors(self.model.get_ref("tok2vec"), self.vocab, self.name)
         self.model.initialize(X=doc_sample)
         # A VocabHashEmbed learns which words (and vectors rows) the training data holds.
         count_training_words(self.model, (eg.predicted for eg in get_examples()))

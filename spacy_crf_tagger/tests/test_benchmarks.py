@@ -158,6 +158,15 @@ def test_adapt_preset(compare, optimize, static_vectors):
     Config().from_str(adapted.to_str())  # interpolates
 
 
+@pytest.mark.parametrize("task,static_vectors,expected", [
+    ("ner", False, "ner.cfg"), ("ner", True, "ner_vectors.cfg"), ("tagger", True, "tagger.cfg"),
+])
+def test_our_config_with_and_without_vectors(compare, tmp_path, task, static_vectors, expected):
+    path, overrides = compare.prepare_config(task, "crf", ROOT / "configs", tmp_path, "en", static_vectors, {})
+    assert path == ROOT / "configs" / expected
+    assert overrides == {"system.static_vectors": static_vectors}
+
+
 def test_adapt_preset_says_what_it_expected(compare):
     with pytest.raises(ValueError, match=r"Expected spaCy's preset config to have \[components.tok2vec.model.embed\]"):
         compare.adapt_preset(Config({"components": {}}), Config(), False)

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy
 import pytest
 import spacy
 from spacy.tokens import DocBin, Span
@@ -27,11 +28,30 @@ def write_tagged_corpus(path: Path) -> Path:
     return path
 
 
+def write_vectors(path: Path) -> Path:
+    """A pipeline folder with tiny random vectors for the words of TAGGED."""
+    nlp = spacy.blank("en")
+    rng = numpy.random.default_rng(0)
+    for text, _ in TAGGED:
+        for word in text.split():
+            nlp.vocab.set_vector(word, rng.normal(size=4).astype("float32"))
+    nlp.to_disk(path)
+    return path
+
+
+def test_vectors_config_without_vectors_says_what_to_set(tmp_path):
+    overrides = {"paths.train": str(write_tagged_corpus(tmp_path / "train.spacy")), "paths.dev": str(tmp_path / "train.spacy")}
+    config = load_config(CONFIGS / "ner_vectors.cfg", overrides=overrides, interpolate=False)
+    with pytest.raises(ValueError, match=r"Expected the pipeline to have static vectors.*Set \[paths\] vectors"):
+        init_nlp(config.interpolate())
+
+
 # Every file in configs/ (the transformer ones need spacy-transformers and take the
 # tiny local BERT as their model).
 PIPELINES = {
     "tagger.cfg": ["crf_tagger"],
     "ner.cfg": ["crf_ner"],
+    "ner_vectors.cfg": ["crf_ner"],
     "both.cfg": ["crf_tagger", "crf_ner"],
     "tagger_trf.cfg": ["transformer", "crf_tagger"],
     "ner_trf.cfg": ["transformer", "crf_ner"],
@@ -51,6 +71,8 @@ def test_config_validates_and_initialises(name, pipe_names, tmp_path, request):
     }
     if "transformer" in pipe_names:
         overrides["paths.transformer_name"] = str(request.getfixturevalue("tiny_bert"))
+    if name == "ner_vectors.cfg":
+        overrides["paths.vectors"] = str(write_vectors(tmp_path / "vectors"))
     config = load_config(CONFIGS / name, overrides=overrides, interpolate=False)
     assert config["system"]["gpu_allocator"] == "pytorch"
     nlp = init_nlp(config.interpolate())
