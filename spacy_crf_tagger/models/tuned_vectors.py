@@ -24,7 +24,8 @@ from spacy.tokens import Doc
 from spacy.vectors import Mode, Vectors
 from thinc.api import Model
 from thinc.initializers import glorot_uniform_init
-from thinc.types import Floats2d, Ragged
+from thinc.types import Ragged
+from thinc.util import to_numpy
 
 LAYER_NAME = "tuned_vectors"
 
@@ -55,12 +56,12 @@ def _vectors(docs: List[Doc]) -> Vectors:
     return vectors
 
 
-def _rows(docs: List[Doc]) -> numpy.ndarray:
-    """Vectors row of every token (-1 where the word has no vector), shape (n_tokens,)."""
-    vectors = _vectors(docs)
+def _rows(vectors: Vectors, docs: List[Doc]) -> numpy.ndarray:
+    """Vectors row of every token (-1 where the word has no vector), shape (n_tokens,),
+    on the CPU (``find`` answers on the table's device)."""
     key_attr = getattr(vectors, "attr", ORTH)
     keys = numpy.concatenate([doc.to_array(key_attr).reshape(-1) for doc in docs])
-    return numpy.asarray(vectors.find(keys=keys), dtype="int64")
+    return to_numpy(vectors.find(keys=keys)).astype("int64")
 
 
 def _correction_index(known_rows: numpy.ndarray, rows: numpy.ndarray) -> numpy.ndarray:
@@ -77,10 +78,11 @@ def _forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Ragged, Cal
     nO = model.get_dim("nO")
     if not sum(len(doc) for doc in docs):
         return Ragged(ops.alloc2f(0, nO), lengths), lambda d_output: []
-    rows = _rows(docs)
-    has_vector = rows >= 0
-    data = _vectors(docs).data
-    V = ops.asarray2f(numpy.asarray(data[rows.clip(min=0)]) * has_vector[:, None])
+    vectors = _vectors(docs)
+    rows = _rows(vectors, docs)
+    # Rows gathered on the model's device, as spaCy's StaticVectors does; no vector -> 0.
+    V = ops.asarray2f(ops.asarray(vectors.data)[ops.asarray1i(rows.clip(min=0))])
+    V *= ops.asarray2f((rows >= 0).astype("float32")[:, None])
     index = ops.asarray1i(_correction_index(model.attrs["known_rows"], rows))
     W = model.get_param("W")
     X = V + model.get_param("D")[index]
@@ -125,7 +127,7 @@ def count_vector_rows(model: Model, docs: Iterable[Doc]) -> bool:
     if not layers:
         return False
     docs = [doc for doc in docs if len(doc)]
-    rows = numpy.unique(_rows(docs)) if docs else numpy.zeros((0,), dtype="int64")
+    rows = numpy.unique(_rows(_vectors(docs), docs)) if docs else numpy.zeros((0,), dtype="int64")
     for layer in layers:
         _set_known_rows(layer, rows[rows >= 0])
     return True
