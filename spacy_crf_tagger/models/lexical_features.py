@@ -12,6 +12,8 @@ from spacy.tokens import Doc
 from thinc.api import HashEmbed, Model, chain, concatenate, expand_window, list2ragged, ragged2list, with_array
 from thinc.types import Floats2d
 
+from .cpu_ops import with_numpy_blas
+
 
 def build_lexical_features_v1(
     width: int,
@@ -54,4 +56,4 @@ def build_lexical_features_v1(
     model = chain(*layers, ragged2list())
     model.set_dim("nO", width * n_features * (2 * window + 1))
     model.name = "lexical_features"
-    return model
+    return with_numpy_blas(model)

@@ -24,6 +24,7 @@ from spacy.tokens import Doc
 from thinc.api import HashEmbed, Maxout, Model, chain, concatenate, list2ragged, ragged2list, with_array
 from thinc.types import Floats2d, Ints2d
 
+from .cpu_ops import with_numpy_blas
 from .tuned_vectors import tuned_static_vectors
 
 LAYER_NAME = "known_words"
@@ -83,7 +84,7 @@ def build_vocab_hash_embed_v1(
         vectors = tuned_static_vectors(width) if fine_tune_vectors else StaticVectors(width, dropout=0.0)
         hashed = concatenate(hashed, vectors)
     mix = with_array(Maxout(width, width * n_inputs, nP=3, dropout=0.0, normalize=True))
-    return chain(hashed, mix, ragged2list())
+    return with_numpy_blas(chain(hashed, mix, ragged2list()))
 
 
 def _is_word_attr(attr: Union[str, int]) -> bool:

@@ -327,9 +327,11 @@ def marginals(p: CRFPotentials) -> Tensor:
 def viterbi_decode(p: CRFPotentials) -> Tuple[Tensor, Tensor]:
     """Best tag sequence for each sequence, with its score.
 
-    Padded steps carry the score forward unchanged with identity back-pointers,
-    so the end scores can be added once after the loop and the back-trace runs
-    for the whole batch at once.
+    The sequences are sorted longest first, so that those still running at a step
+    are a prefix of the batch and each step works on real tokens only, as packed
+    sequences do. The forward pass keeps only the best scores (a contiguous max,
+    without indices); the back-trace recomputes the one back-pointer it follows
+    per step from them, with the same additions, so it agrees with that max.
 
     RETURNS (Tuple[Tensor, Tensor]): tags, shape (B, T), long (padding positions
         repeat the last tag; mask them), and scores, shape (B,).
@@ -340,26 +342,46 @@ def viterbi_decode(p: CRFPotentials) -> Tuple[Tensor, Tensor]:
     piece = fold_length(B, T, K)
     if piece is not None:
         return viterbi_folded(E, mask, A, start, end, piece)
-    identity = torch.arange(K, device=E.device).expand(B, K)
-    # Per-step views made up front: the loop is a handful of tensor operations a
-    # step, and on a CPU their dispatch overhead is the cost.
-    steps = zip(E.unbind(1)[1:], mask.unsqueeze(2).unbind(1)[1:])
-    transitions = A.unsqueeze(0)
-    score = start + E[:, 0]  # shape: (B, K)
-    history = []
-    for emission, real in steps:
-        # shape: (B, K_prev, K): best previous tag for each current tag
-        best, prev = (score.unsqueeze(2) + transitions).max(dim=1)
-        score = torch.where(real, best + emission, score)
-        history.append(torch.where(real, prev, identity))
-    best_score, last = (score + end).max(dim=1)  # shape: (B,)
-    last = last.unsqueeze(1)
+    lengths = mask.sum(dim=1).tolist()
+    # running[t]: how many sequences have a token at step t (running[T] = 0).
+    running = [B] + [0] * T
+    for n in lengths:
+        running[n] -= 1
+    for t in range(1, T + 1):
+        running[t] += running[t - 1]
+    order = None
+    if any(a < b for a, b in zip(lengths, lengths[1:])):
+        order = torch.argsort(mask.sum(dim=1), descending=True, stable=True)
+        E = E[order]
+    E = E.transpose(0, 1)  # shape: (T, B, K)
+    to_from = A.t().contiguous()  # shape: (K, K_prev)
+    score = start + E[0]  # shape: (B, K)
+    history = [score]
+    final = score if running[1] == 0 else torch.empty_like(score)
+    for t in range(1, T):
+        n, ended = running[t], running[t - 1]
+        if n < ended:
+            final[n:ended] = score[n:ended]
+        # shape: (n, 1, K_prev) + (K, K_prev) -> max over K_prev -> (n, K)
+        score = (score[:n].unsqueeze(1) + to_from).amax(dim=2) + E[t, :n]
+        history.append(score)
+    if T > 1:
+        final[: running[T - 1]] = score
+    best_score, last = (final + end).max(dim=1)
     path = [last]
-    for prev in reversed(history):
-        last = prev.gather(1, last)
+    for t in range(T - 1, 0, -1):
+        n = running[t]
+        # The previous tag of each running sequence, given its tag at t.
+        prev = (history[t - 1][:n] + to_from[last[:n]]).argmax(dim=1)
+        last = prev if n == B else torch.cat([prev, last[n:]])
         path.append(last)
     path.reverse()
-    return torch.cat(path, dim=1), best_score
+    tags = torch.stack(path, dim=1)
+    if order is None:
+        return tags, best_score
+    unsort = torch.empty_like(order)
+    unsort[order] = torch.arange(B, device=order.device)
+    return tags[unsort], best_score[unsort]
 
 
 def sequence_score(p: CRFPotentials, tags: Tensor) -> Tensor:

@@ -5,7 +5,7 @@ import pytest
 import spacy
 from spacy.tokens import Doc
 from spacy.util import make_tempdir
-from thinc.api import Model
+from thinc.api import Model, NumpyOps
 
 from spacy_crf_tagger.models.vocab_embed import UNKNOWN, build_vocab_hash_embed_v1, count_training_words
 
@@ -100,3 +100,15 @@ def test_known_words_survive_serialisation():
 def test_errors(args, message):
     with pytest.raises(ValueError, match=message):
         build_vocab_hash_embed_v1(8, **args)
+
+
+def test_matrix_products_use_numpy_blas_on_the_cpu_and_agree_with_blis():
+    nlp = vocab_tagger()
+    train(nlp, tagged_examples(nlp), steps=3)
+    tok2vec = nlp.get_pipe("crf_tagger").model.get_ref("tok2vec")
+    assert all(isinstance(node.ops, NumpyOps) and not node.ops.use_blis for node in tok2vec.walk())
+    words = ["Sue", "bought", "three", "apples", "."]
+    fast = word_vectors(nlp, words)
+    for node in tok2vec.walk():
+        node.ops = NumpyOps(use_blis=True)
+    numpy.testing.assert_allclose(fast, word_vectors(nlp, words), rtol=1e-5, atol=1e-6)

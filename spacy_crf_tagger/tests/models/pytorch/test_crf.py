@@ -117,6 +117,19 @@ def test_masked_equals_truncated_and_batched_equals_one_by_one():
         assert_close(probs[b, :n], crf.marginals(single)[0])
 
 
+def test_viterbi_over_unsorted_lengths_repeats_the_last_tag_on_padding():
+    # Lengths in no order, and a padded step no sequence reaches: the decoder sorts
+    # the batch internally and must hand every row back in place.
+    lengths = [2, 5, 1, 4, 5, 3]
+    p = random_potentials(6, 6, K, lengths, seed=12)
+    tags, scores = crf.viterbi_decode(p)
+    for b, n in enumerate(lengths):
+        best_tags, best_score = max(enumerate_paths(p, b), key=lambda x: x[1])
+        assert tuple(tags[b, :n].tolist()) == best_tags
+        assert_close(scores[b], best_score)
+        assert tags[b, n:].tolist() == [best_tags[-1]] * (6 - n)
+
+
 def test_padding_values_do_not_matter():
     p = random_potentials(2, 4, K, [2, 4], seed=8)
     noisy = p.emissions.clone()
