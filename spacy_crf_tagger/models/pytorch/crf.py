@@ -357,16 +357,15 @@ def viterbi_decode(p: CRFPotentials) -> Tuple[Tensor, Tensor]:
     to_from = A.t().contiguous()  # shape: (K, K_prev)
     score = start + E[0]  # shape: (B, K)
     history = [score]
-    final = score if running[1] == 0 else torch.empty_like(score)
-    for t in range(1, T):
+    final = torch.empty_like(score)  # each sequence's scores at its last token
+    for t in range(1, T + 1):
         n, ended = running[t], running[t - 1]
-        if n < ended:
+        if n < ended:  # sequences n .. ended - 1 ended at step t - 1
             final[n:ended] = score[n:ended]
-        # shape: (n, 1, K_prev) + (K, K_prev) -> max over K_prev -> (n, K)
-        score = (score[:n].unsqueeze(1) + to_from).amax(dim=2) + E[t, :n]
-        history.append(score)
-    if T > 1:
-        final[: running[T - 1]] = score
+        if t < T:
+            # shape: (n, 1, K_prev) + (K, K_prev) -> max over K_prev -> (n, K)
+            score = (score[:n].unsqueeze(1) + to_from).amax(dim=2) + E[t, :n]
+            history.append(score)
     best_score, last = (final + end).max(dim=1)
     path = [last]
     for t in range(T - 1, 0, -1):
