@@ -342,7 +342,8 @@ def viterbi_decode(p: CRFPotentials) -> Tuple[Tensor, Tensor]:
     piece = fold_length(B, T, K)
     if piece is not None:
         return viterbi_folded(E, mask, A, start, end, piece)
-    lengths = mask.sum(dim=1).tolist()
+    length_of = mask.sum(dim=1)
+    lengths = length_of.tolist()
     # running[t]: how many sequences have a token at step t (running[T] = 0).
     running = [B] + [0] * T
     for n in lengths:
@@ -351,7 +352,7 @@ def viterbi_decode(p: CRFPotentials) -> Tuple[Tensor, Tensor]:
         running[t] += running[t - 1]
     order = None
     if any(a < b for a, b in zip(lengths, lengths[1:])):
-        order = torch.argsort(mask.sum(dim=1), descending=True, stable=True)
+        order = torch.argsort(length_of, descending=True, stable=True)
         E = E[order]
     E = E.transpose(0, 1)  # shape: (T, B, K)
     to_from = A.t().contiguous()  # shape: (K, K_prev)
