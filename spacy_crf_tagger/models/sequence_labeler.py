@@ -53,6 +53,7 @@ def build_sequence_labeler_v1(
     encoder: Optional[RNNEncoderSettings] = None,
     output: str = "crf",
     dropout: float = 0.5,
+    variational_dropout: bool = False,
     mixed_precision: bool = False,
     nO: Optional[int] = None,
 ) -> LabelerModelT:
@@ -78,6 +79,8 @@ def build_sequence_labeler_v1(
     dropout (float): Dropout on the encoder's input and output (Ma & Hovy: 0.5). It is
         part of the architecture: spaCy's ``[training] dropout`` reaches only the
         Thinc layers (the tok2vec).
+    variational_dropout (bool): Drop the same units at every token of a sequence (one
+        mask per sequence, Gal & Ghahramani 2016) instead of independently per token.
     mixed_precision (bool): Run the network under CUDA autocast. The CRF dynamic
         programmes always run in float32.
     nO (Optional[int]): Number of tags; inferred from the component's labels.
@@ -97,6 +100,7 @@ def build_sequence_labeler_v1(
             "encoder": encoder.to_dict() if encoder is not None else None,
             "output": output,
             "dropout": dropout,
+            "variational_dropout": variational_dropout,
             "mixed_precision": mixed_precision,
             # Set by a component that restricts transitions (see `build_net`).
             "constraints": None,
@@ -149,6 +153,7 @@ def build_net(model: LabelerModelT) -> None:
         model.attrs["encoder"],
         model.attrs["dropout"],
         use_transitions=output_layer.uses_transitions,
+        variational_dropout=model.attrs["variational_dropout"],
     )
     constraints = model.attrs["constraints"]
     if constraints is not None and net.crf is not None and output_layer.uses_constraints:

@@ -67,6 +67,20 @@ def test_no_dropout_at_prediction():
     assert all(r == runs[0] for r in runs)
 
 
+def test_variational_dropout_trains_and_reloads():
+    nlp = tagger_nlp(small_model(dropout=0.3, variational_dropout=True))
+    examples = tagged_examples(nlp)
+    _, losses = train(nlp, examples, steps=80)
+    assert losses["crf_tagger"] < 0.5
+    texts = [text for text, _ in TAGGED]
+    expected = tags_of(nlp.pipe(texts))
+    with make_tempdir() as tmp:
+        nlp.to_disk(tmp)
+        nlp2 = spacy.load(tmp)
+    assert nlp2.get_pipe("crf_tagger").model.attrs["variational_dropout"] is True
+    assert tags_of(nlp2.pipe(texts)) == expected
+
+
 def test_predict_pos():
     data = [("I like green eggs", ["PRON", "VERB", "ADJ", "NOUN"]), ("Eat ham", ["VERB", "NOUN"])]
     nlp = tagger_nlp(attr="pos")

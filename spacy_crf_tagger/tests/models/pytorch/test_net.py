@@ -63,3 +63,41 @@ def test_packed_rows_scattered_back_equal_pad_packed_sequence():
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     expected, _ = pad_packed_sequence(packed, batch_first=True, total_length=7)
     assert torch.equal(scatter_rows(packed.data, packed_positions(packed), 5, 7), expected)
+
+
+def test_variational_dropout_drops_the_same_units_at_every_token_of_a_sequence():
+    from spacy_crf_tagger.models.pytorch.net import SequenceDropout
+
+    torch.manual_seed(0)
+    dropout = SequenceDropout(0.5)
+    x = torch.ones(3, 7, 64)
+    y = dropout(x)
+    assert set(y.unique().tolist()) <= {0.0, 2.0}  # kept units scaled by 1 / (1 - p)
+    assert torch.equal(y, y[:, :1].expand_as(y))  # one mask per sequence
+    assert not torch.equal(y[0], y[1])  # ... and sequences get their own
+    # Token rows with their sequence index: the mask follows the sequence.
+    batch = torch.tensor([2, 0, 2, 1, 0, 2])
+    rows = dropout(torch.ones(6, 64), batch)
+    for seq in range(3):
+        same = rows[batch == seq]
+        assert torch.equal(same, same[:1].expand_as(same))
+    dropout.eval()
+    assert torch.equal(dropout(x), x)
+    assert torch.equal(SequenceDropout(0.0).train()(x), x)
+
+
+def test_variational_dropout_net_masks_per_sequence_in_training_only():
+    torch.manual_seed(0)
+    net = SequenceLabelerNet(
+        8, 3, None, {"cell": "lstm", "hidden_size": 4, "depth": 1, "bidirectional": True, "dropout": 0.0},
+        dropout=0.5, use_transitions=True, variational_dropout=True,
+    )
+    words, lengths = torch.randn(3, 5, 8), torch.tensor([5, 2, 4])
+    net.train()
+    emissions = net(words, None, None, lengths)[0]
+    assert emissions.shape == (3, 5, 3) and torch.all(emissions[1, 2:] == 0.0)
+    emissions.sum().backward()
+    assert all(p.grad is not None for p in net.encoder.parameters())
+    net.eval()
+    with torch.no_grad():
+        assert torch.equal(net(words, None, None, lengths)[0], net(words, None, None, lengths)[0])
