@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Tuple
 
 SPLITS = {"train": ("train",), "dev": ("dev", "testa"), "test": ("test", "testb")}
 DOC_DELIMITER = "-DOCSTART- -X- O O"  # the document marker spaCy's ner converter splits at
@@ -39,7 +40,7 @@ def find(data_dir: Path, converter: str) -> dict:
     return files
 
 
-def prepare_ner(path: Path, out: Path, sentence_docs: bool, n_sents: int) -> tuple:
+def prepare_ner(path: Path, out: Path, sentence_docs: bool, n_sents: int) -> Tuple[Path, int]:
     """A copy of a CoNLL NER file that spaCy's ner converter splits as asked.
 
     The converter keeps documents whole only at lines exactly "-DOCSTART- -X- O O"

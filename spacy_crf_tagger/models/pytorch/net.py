@@ -143,20 +143,17 @@ class SequenceDropout(nn.Module):
         super().__init__()
         self.p = p
 
-    def forward(self, x: Tensor, batch: Optional[Tensor] = None) -> Tensor:
-        """x (Tensor): Padded sequences (B, T, D), or token rows (N, D) with their
-        sequence ``batch`` (N,) of B sequences.
+    def forward(self, x: Tensor, batch: Optional[Tensor] = None, n_seqs: int = 0) -> Tensor:
+        """x (Tensor): Padded sequences (B, T, D), or token rows (N, D) with each
+        row's sequence ``batch`` (N,), one of ``n_seqs`` sequences.
         RETURNS (Tensor): x with the same units zeroed at every token of a sequence.
         """
         if not self.training or self.p == 0.0:
             return x
-        if batch is None:
-            n_seqs, index = x.shape[0], slice(None)
-        else:
-            n_seqs, index = int(batch.max()) + 1, batch
-        keep = torch.empty(n_seqs, x.shape[-1], device=x.device, dtype=x.dtype).bernoulli_(1.0 - self.p)
-        mask = keep.div_(1.0 - self.p)[index]
-        return x * (mask.unsqueeze(1) if batch is None else mask)
+        rows = x.shape[0] if batch is None else n_seqs
+        keep = torch.empty(rows, x.shape[-1], device=x.device, dtype=x.dtype).bernoulli_(1.0 - self.p)
+        mask = keep.div_(1.0 - self.p)
+        return x * (mask.unsqueeze(1) if batch is None else mask[batch])
 
 
 class SequenceLabelerNet(nn.Module):
@@ -238,7 +235,7 @@ class SequenceLabelerNet(nn.Module):
         else:
             rows, where = self.encoder.encode_tokens(x, lengths)
             if self.variational_dropout and where is not None:
-                rows = self.dropout(rows, where[0])
+                rows = self.dropout(rows, where[0], x.shape[0])
             else:
                 rows = self.dropout(rows)
             emissions = self.emission(rows)

@@ -77,7 +77,7 @@ def test_variational_dropout_drops_the_same_units_at_every_token_of_a_sequence()
     assert not torch.equal(y[0], y[1])  # ... and sequences get their own
     # Token rows with their sequence index: the mask follows the sequence.
     batch = torch.tensor([2, 0, 2, 1, 0, 2])
-    rows = dropout(torch.ones(6, 64), batch)
+    rows = dropout(torch.ones(6, 64), batch, 3)
     for seq in range(3):
         same = rows[batch == seq]
         assert torch.equal(same, same[:1].expand_as(same))
