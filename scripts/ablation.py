@@ -52,8 +52,9 @@ FEATURE_ATTRS = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
 FEATURE_ROWS = [5000, 1000, 2500, 2500]
 FEATURE_WIDTH = 50  # per attribute
 FEATURE_WINDOW = 1  # neighbouring tokens on each side
-# In a row's changes: replace the word features by LexicalFeatures built from the
-# base config's attrs / rows / include_static_vectors.
+# In a row's changes: replace the word features by LexicalFeatures over FEATURE_ATTRS
+# (a classic CRF reads affixes itself, whatever the base config hashes) and the base
+# config's include_static_vectors.
 USE_LEXICAL_FEATURES = object()
 
 
@@ -89,17 +90,14 @@ ROWS_BY_KEY = {row.key: row for row in ROWS}
 
 
 def lexical_features(base_tok2vec: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    """The feature CRF's word-feature block, keeping the base block's attributes, hash
-    rows and static-vector switch where it has them (a MultiHashEmbed does)."""
+    """The feature CRF's word-feature block: word, prefix, suffix and shape over a
+    window, keeping the base block's static-vector switch where it has one."""
     base = dict(base_tok2vec or {})
-    attrs, rows = base.get("attrs"), base.get("rows")
-    if not attrs or not rows or len(attrs) != len(rows):
-        attrs, rows = FEATURE_ATTRS, FEATURE_ROWS
     return {
         "@architectures": LEXICAL_FEATURES,
         "width": FEATURE_WIDTH,
-        "attrs": list(attrs),
-        "rows": list(rows),
+        "attrs": list(FEATURE_ATTRS),
+        "rows": list(FEATURE_ROWS),
         "window": FEATURE_WINDOW,
         "include_static_vectors": base.get("include_static_vectors", False),
     }

@@ -245,11 +245,10 @@ def test_ablation_rows(ablation, ner_base):
 
 def test_ablation_feature_crf_row(ablation, ner_base):
     config, model = model_of(ablation, ner_base, "feature-crf")
-    base = ner_base["components"]["crf_ner"]["model"]["tok2vec"]
     assert model["char_cnn"] is None and model["encoder"] is None and model["output"] == "crf"
     assert model["tok2vec"] == {
         "@architectures": "spacy-crf-tagger.LexicalFeatures.v1", "width": ablation.FEATURE_WIDTH,
-        "attrs": base["attrs"], "rows": base["rows"], "window": 1,
+        "attrs": ablation.FEATURE_ATTRS, "rows": ablation.FEATURE_ROWS, "window": 1,
         "include_static_vectors": "${system.static_vectors}",  # still follows [system]
     }
     text = config.to_str()
