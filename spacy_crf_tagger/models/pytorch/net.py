@@ -143,11 +143,16 @@ class SequenceDropout(nn.Module):
         super().__init__()
         self.p = p
 
-    def forward(self, x: Tensor, batch: Optional[Tensor] = None, n_seqs: int = 0) -> Tensor:
+    def forward(self, x: Tensor, batch: Optional[Tensor] = None, n_seqs: Optional[int] = None) -> Tensor:
         """x (Tensor): Padded sequences (B, T, D), or token rows (N, D) with each
         row's sequence ``batch`` (N,), one of ``n_seqs`` sequences.
         RETURNS (Tensor): x with the same units zeroed at every token of a sequence.
         """
+        if batch is not None and n_seqs is None:
+            raise ValueError(
+                "SequenceDropout: expected n_seqs (the number of sequences) with token rows "
+                "and their sequence index, got None. Pass the batch size, e.g. lengths.shape[0]."
+            )
         if not self.training or self.p == 0.0:
             return x
         rows = x.shape[0] if batch is None else n_seqs

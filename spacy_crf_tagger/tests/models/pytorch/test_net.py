@@ -1,12 +1,13 @@
 """The network and the featurisation: shortcuts at prediction time change nothing
 but speed."""
 import numpy
+import pytest
 import spacy
 import torch
 from spacy.tokens import Doc
 
 from spacy_crf_tagger.models.featurize import batch_char_ids, spelling_char_ids
-from spacy_crf_tagger.models.pytorch.net import CharCNN, SequenceLabelerNet
+from spacy_crf_tagger.models.pytorch.net import CharCNN, SequenceDropout, SequenceLabelerNet
 
 
 def test_char_features_per_spelling_equal_per_token():
@@ -65,8 +66,12 @@ def test_packed_rows_scattered_back_equal_pad_packed_sequence():
     assert torch.equal(scatter_rows(packed.data, packed_positions(packed), 5, 7), expected)
 
 
+def test_variational_dropout_on_rows_says_it_needs_the_number_of_sequences():
+    with pytest.raises(ValueError, match=r"SequenceDropout: expected n_seqs .* got None"):
+        SequenceDropout(0.5)(torch.ones(3, 4), torch.tensor([0, 1, 1]))
+
+
 def test_variational_dropout_drops_the_same_units_at_every_token_of_a_sequence():
-    from spacy_crf_tagger.models.pytorch.net import SequenceDropout
 
     torch.manual_seed(0)
     dropout = SequenceDropout(0.5)
