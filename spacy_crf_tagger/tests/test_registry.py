@@ -13,6 +13,7 @@ ARCHITECTURES = [
 ]
 SCORERS = ["spacy-crf-tagger.tagger_scorer.v1"]
 CALLBACKS = ["spacy-crf-tagger.require_packages.v1"]
+OPTIMIZERS = ["spacy-crf-tagger.SGDMomentum.v1"]
 FACTORIES = ["crf_tagger"]
 
 
@@ -29,6 +30,11 @@ def test_scorers(name):
 @pytest.mark.parametrize("name", CALLBACKS)
 def test_callbacks(name):
     assert callable(registry.callbacks.get(name))
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optimizers(name):
+    assert callable(registry.optimizers.get(name))
 
 
 @pytest.mark.parametrize("name", FACTORIES)
