@@ -8,11 +8,12 @@ with ``dampening = 0``):
     w <- w - learn_rate * v
 
 Everything else (schedules, L2 as weight decay, per-parameter gradient clipping,
-averages, serialisation of the step counts) is Thinc's ``Optimizer``:
+averages) is Thinc's ``Optimizer``. Thinc has no hook for the SGD step itself, so
+``__call__`` repeats its plain-SGD branch with the velocity in place of the gradient.
 
     [training.optimizer]
     @optimizers = "spacy-crf-tagger.SGDMomentum.v1"
-    learn_rate = 0.015
+    learn_rate = 0.005
     momentum = 0.9
 """
 from typing import Tuple

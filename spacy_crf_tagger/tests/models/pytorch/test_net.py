@@ -72,7 +72,6 @@ def test_variational_dropout_on_rows_says_it_needs_the_number_of_sequences():
 
 
 def test_variational_dropout_drops_the_same_units_at_every_token_of_a_sequence():
-
     torch.manual_seed(0)
     dropout = SequenceDropout(0.5)
     x = torch.ones(3, 7, 64)
