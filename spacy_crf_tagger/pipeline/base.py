@@ -199,6 +199,14 @@ class CRFPipe(TrainablePipe):
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
+        if not 0.0 <= drop < 1.0:
+            # Thinc's dropout accepts any rate; one of 1 or more zeroes the word
+            # features and training quietly unlearns the model.
+            raise ValueError(
+                f"Expected a dropout rate in [0, 1) for '{self.name}', got {drop}. Check "
+                "[training] dropout in the config (spaCy's default is 0.1), or the `drop` "
+                "given to nlp.update()."
+            )
         examples = list(examples)
         validate_examples(examples, f"{type(self).__name__}.update")
         if not any(len(eg.predicted) for eg in examples):
