@@ -8,11 +8,15 @@ from spacy.util import registry
 from ..optimizers import make_sgd_momentum_v1
 
 
-def _quadratic_steps(optimizer, n_steps: int) -> numpy.ndarray:
-    """Minimise 0.5 * |A w - b|^2 from w = 1 with ``optimizer``; return w."""
+def _problem():
+    """A and b of the quadratic 0.5 * |A w - b|^2 that both optimizers minimise."""
     rng = numpy.random.default_rng(0)
-    A = rng.normal(size=(4, 3)).astype("float32")
-    b = rng.normal(size=4).astype("float32")
+    return rng.normal(size=(4, 3)).astype("float32"), rng.normal(size=4).astype("float32")
+
+
+def _quadratic_steps(optimizer, n_steps: int) -> numpy.ndarray:
+    """Minimise the quadratic from w = 1 with ``optimizer``; return w."""
+    A, b = _problem()
     weights = numpy.ones(3, dtype="float32")
     for _ in range(n_steps):
         gradient = A.T @ (A @ weights - b)
@@ -22,9 +26,7 @@ def _quadratic_steps(optimizer, n_steps: int) -> numpy.ndarray:
 
 
 def _torch_steps(momentum: float, learn_rate: float, n_steps: int) -> numpy.ndarray:
-    rng = numpy.random.default_rng(0)
-    A = torch.tensor(rng.normal(size=(4, 3)).astype("float32"))
-    b = torch.tensor(rng.normal(size=4).astype("float32"))
+    A, b = (torch.tensor(x) for x in _problem())
     weights = torch.ones(3, requires_grad=True)
     optimizer = torch.optim.SGD([weights], lr=learn_rate, momentum=momentum)
     for _ in range(n_steps):
