@@ -221,7 +221,8 @@ def run_row(
         "training.max_steps": args.max_steps, "training.max_epochs": 0,
         "training.eval_frequency": args.eval_frequency, "training.patience": 0,
     }
-    model = bu.train_and_score(record, config, run_dir, overrides, corpus["test"], args.gpu_id, env)
+    model = bu.train_and_score(record, config, run_dir, overrides, corpus["test"], args.gpu_id, env,
+                               bu.time_budget_s(args))
     if model is None:
         return record
     if task == "ner":
@@ -309,7 +310,7 @@ def markdown_report(records: Sequence[Mapping[str, Any]], settings: Mapping[str,
         f"# Ablation: {', '.join(sorted({r['corpus'] for r in records}))}",
         "",
         f"Test scores from `spacy benchmark accuracy` (percent); each row trained with `spacy train` "
-        f"for {s['max_steps']} steps (dev evaluation every {s['eval_frequency']}, model-best "
+        f"for {bu.budget_text(s)} (dev evaluation every {s['eval_frequency']}, model-best "
         f"scored), {vectors}, seeds {', '.join(map(str, s['seeds']))} (mean ± sd where more than "
         "one succeeded). Invalid: decoded tag sequences that break the BILUO/BIO constraints "
         "before the component repairs them, in the test split: per document (the sequences the "
@@ -349,8 +350,9 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)  # for counting invalid sequences in this process
     settings = {
         "corpus": args.corpus, "corpus_dir": str(args.corpus_dir), "tasks": tasks, "rows": [r.key for r in rows],
-        "seeds": seeds, "max_steps": args.max_steps, "eval_frequency": args.eval_frequency,
-        "vectors": args.vectors, "gpu_id": args.gpu_id, "threads": args.threads, "lang": args.lang,
+        "seeds": seeds, "max_steps": args.max_steps, "max_minutes": args.max_minutes,
+        "eval_frequency": args.eval_frequency, "vectors": args.vectors, "gpu_id": args.gpu_id,
+        "threads": args.threads, "lang": args.lang,
         "machine": bu.machine(),
     }
     records: List[Dict[str, Any]] = []
@@ -370,14 +372,15 @@ def run(args: argparse.Namespace) -> int:
                     records.append(record)
                 continue
             for seed in seeds:
-                run_settings = {k: settings[k] for k in ("corpus_dir", "max_steps", "eval_frequency", "vectors",
-                                                         "gpu_id", "threads")}
+                run_settings = {k: settings[k] for k in ("corpus_dir", "max_steps", "max_minutes",
+                                                         "eval_frequency", "vectors", "gpu_id", "threads")}
                 run_settings.update(task=task, row=row.key, seed=seed,
                                     config_digest=bu.digest(config.read_text(encoding="utf8")))
                 path = args.output_dir / "runs" / f"{task}-{row.key}-s{seed}.json"
                 record = bu.reusable_record(path, run_settings) if args.resume else None
                 if record is None:
-                    bu.log(f"[ablation] {row.name} ({task}), seed {seed}: training {args.max_steps} steps ...")
+                    bu.log(f"[ablation] {row.name} ({task}), seed {seed}: "
+                           f"training for {bu.budget_text(settings)} ...")
                     record = run_row(task, row, seed, config, run_settings, args, corpus, env)
                     bu.write_json(path, record)
                 if record.get("error"):
@@ -403,7 +406,7 @@ def table(args: argparse.Namespace) -> int:
         data = json.loads(path.read_text(encoding="utf8"))
         records += data["runs"]
         s = data["settings"]
-        parts.append(f"`{path}`: {s['corpus']} ({', '.join(s['tasks'])}), {s['max_steps']} steps, "
+        parts.append(f"`{path}`: {s['corpus']} ({', '.join(s['tasks'])}), {bu.budget_text(s)}, "
                      f"seeds {', '.join(map(str, s['seeds']))}")
     text = "# Ablation\n\nFrom " + "; ".join(parts) + ". Test scores in percent, mean ± sd over the seeds.\n\n"
     text += results_table(records) + "\n"

@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 SPLITS = ("train", "dev", "test")
 TASKS = ("tagger", "ner")
@@ -34,6 +34,8 @@ TASK_SCORES: Dict[str, Tuple[str, ...]] = {"tagger": ("tag_acc",), "ner": ("ents
 MAIN_SCORE: Dict[str, str] = {"tagger": "tag_acc", "ner": "ents_f"}
 # The line `spacy benchmark speed` ends with.
 SPEED_RE = re.compile(r"Mean: ([\d.]+) words/s \(95% CI: (-?[\d.]+) \+([\d.]+)\)")
+# A dev evaluation row of spaCy's ConsoleLogger: epoch, step, losses and scores.
+EVAL_ROW_RE = re.compile(r"^\s*\d+\s+(\d+)\s+\d", re.MULTILINE)
 
 
 # -- child processes ----------------------------------------------------------------
@@ -49,6 +51,7 @@ class Measured:
     peak_rss_mb (Optional[float]): Peak resident memory of the child and the
         processes it waited for, in MiB (None where the platform does not say).
     log (Path): The file holding its stdout and stderr.
+    stopped (bool): Whether ``run_measured`` ended it (its ``stop`` said so).
     """
 
     command: List[str]
@@ -56,10 +59,11 @@ class Measured:
     wall_s: float
     peak_rss_mb: Optional[float]
     log: Path
+    stopped: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0
+        return self.returncode == 0 or self.stopped
 
     def output(self) -> str:
         """RETURNS (str): Everything the child printed."""
@@ -88,31 +92,84 @@ def child_env(threads: Optional[int]) -> Dict[str, str]:
     return env
 
 
-def run_measured(command: Sequence[str], log: Path, env: Optional[Mapping[str, str]] = None) -> Measured:
-    """Run a command to completion, its output going to ``log``, and measure it.
+def run_measured(
+    command: Sequence[str],
+    log: Path,
+    env: Optional[Mapping[str, str]] = None,
+    stop: Optional[Callable[[], bool]] = None,
+    poll_s: float = 0.5,
+) -> Measured:
+    """Run a command, its output going to ``log``, and measure it.
 
     The peak memory comes from ``os.wait4``: the rusage of exactly this child (with
     the children it waited for), the per-child figure that ``RUSAGE_CHILDREN`` would
     only give as a maximum over all children so far.
 
+    stop (Optional[Callable[[], bool]]): Asked every ``poll_s`` seconds while the child
+        runs; once it returns True the child is terminated (SIGTERM) and the result is
+        ``stopped``. None: run to completion.
     RETURNS (Measured): Exit status, wall time, peak memory and the log's path.
     """
     command = [str(part) for part in command]
     log.parent.mkdir(parents=True, exist_ok=True)
+    stopped = False
+    peak: Optional[float] = None
     with log.open("w", encoding="utf8") as out:
         out.write(f"$ {shlex.join(command)}\n")
         out.flush()
         start = time.perf_counter()
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-        if hasattr(os, "wait4"):
-            _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            peak: Optional[float] = maxrss_mb(usage.ru_maxrss)
-        else:  # Windows: no per-child rusage
-            proc.wait()
-            peak = None
+        while True:
+            if hasattr(os, "wait4"):
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG if stop else 0)
+                if pid:
+                    proc.returncode = os.waitstatus_to_exitcode(status)
+                    peak = maxrss_mb(usage.ru_maxrss)
+                    break
+            elif proc.poll() is not None or stop is None:  # Windows: no per-child rusage
+                proc.wait()
+                break
+            if not stopped and stop():
+                proc.terminate()
+                stopped = True
+            time.sleep(poll_s)
         wall = time.perf_counter() - start
-    return Measured(command, proc.returncode, wall, peak, log)
+    return Measured(command, proc.returncode, wall, peak, log, stopped)
+
+
+def logged_steps(text: str) -> List[int]:
+    """The steps of the dev evaluations that spaCy's ConsoleLogger printed, in order."""
+    return [int(step) for step in EVAL_ROW_RE.findall(text)]
+
+
+class TimeBudget:
+    """A ``stop`` for ``run_measured(spacy train ...)``: true at the first dev
+    evaluation logged after ``seconds`` of training.
+
+    spaCy writes model-best / model-last before it logs an evaluation's row, so a run
+    ended right after a row keeps a complete model-best. Every system then trains for
+    at least the budget and stops on a checkpoint, which is how a step budget ends too.
+    """
+
+    def __init__(self, log: Path, seconds: float) -> None:
+        if not seconds > 0:
+            raise ValueError(f"Expected a time budget > 0 seconds, got {seconds!r}.")
+        self.log = log
+        self.deadline = time.monotonic() + seconds
+        self.rows_at_deadline: Optional[int] = None
+
+    def rows(self) -> int:
+        if not self.log.exists():
+            return 0
+        return len(logged_steps(self.log.read_text(encoding="utf8", errors="replace")))
+
+    def __call__(self) -> bool:
+        if time.monotonic() < self.deadline:
+            return False
+        if self.rows_at_deadline is None:
+            self.rows_at_deadline = self.rows()
+            return False
+        return self.rows() > self.rows_at_deadline
 
 
 def spacy_command(*args: Any) -> List[str]:
@@ -156,18 +213,31 @@ def train_and_score(
     test_path: Path,
     gpu_id: int,
     env: Optional[Mapping[str, str]],
+    time_budget_s: Optional[float] = None,
 ) -> Optional[Path]:
     """`spacy train` then `spacy benchmark accuracy` on the test split, measured. Fills
     record["train"], ["model"], ["scores"] and ["evaluate"], or record["error"].
 
+    time_budget_s (Optional[float]): Stop training at the first dev evaluation after
+        this many seconds (see ``TimeBudget``); the step budget in ``overrides`` still
+        applies. None: the step budget alone.
     RETURNS (Optional[Path]): The scored model, or None when a step failed.
     """
+    train_log = run_dir / "train.log"
     trained = run_measured(
         spacy_command("train", config, "--output", run_dir, "--gpu-id", gpu_id, *override_args(overrides)),
-        run_dir / "train.log",
+        train_log,
         env,
+        stop=TimeBudget(train_log, time_budget_s) if time_budget_s else None,
     )
-    record["train"] = {"wall_s": trained.wall_s, "peak_rss_mb": trained.peak_rss_mb, "log": str(trained.log)}
+    steps = logged_steps(trained.output())
+    record["train"] = {
+        "wall_s": trained.wall_s,
+        "peak_rss_mb": trained.peak_rss_mb,
+        "log": str(trained.log),
+        "last_evaluated_step": steps[-1] if steps else None,
+        "stopped_by_time_budget": trained.stopped,
+    }
     if not trained.ok:
         record["error"] = trained.error("spacy train")
         return None
@@ -385,12 +455,32 @@ def add_common_args(ap: argparse.ArgumentParser, configs_dir: Path) -> None:
     ap.add_argument("--seeds", default="0", help="e.g. 0,1,2")
     ap.add_argument("--max-steps", type=int, default=100)
     ap.add_argument("--eval-frequency", type=int, default=50)
+    ap.add_argument(
+        "--max-minutes", type=float, default=0.0,
+        help="time budget: stop each training at its first dev evaluation after this many minutes "
+        "(0: none; --max-steps still applies)",
+    )
     ap.add_argument("--vectors", default="null", help="a spaCy pipeline with vectors, or null")
     ap.add_argument("--gpu-id", type=int, default=-1)
     ap.add_argument("--threads", type=int, default=1, help="OMP/MKL/OpenBLAS/torch threads per process (0: leave as is)")
     ap.add_argument("--lang", default="en")
     ap.add_argument("--configs-dir", type=Path, default=configs_dir, help="holds our tagger.cfg and ner.cfg")
     ap.add_argument("--resume", action="store_true", help="reuse saved runs that succeeded with the same settings")
+
+
+def budget_text(settings: Mapping[str, Any]) -> str:
+    """How long every run trained, for the reports: ``3000 steps``, or with a time budget
+    ``at most 3000 steps or 60 minutes (...)``."""
+    minutes = settings.get("max_minutes") or 0
+    if not minutes:
+        return f"{settings['max_steps']} steps"
+    return (f"at most {settings['max_steps']} steps or {minutes:g} minutes (a run that reaches the time "
+            "stops at its next dev evaluation)")
+
+
+def time_budget_s(args: argparse.Namespace) -> Optional[float]:
+    """``--max-minutes`` in seconds, None when there is no time budget."""
+    return args.max_minutes * 60.0 if args.max_minutes else None
 
 
 def check_common_args(args: argparse.Namespace) -> Optional[str]:
@@ -402,6 +492,8 @@ def check_common_args(args: argparse.Namespace) -> Optional[str]:
     args.vectors = None if args.vectors in ("null", "None", "") else args.vectors
     if args.max_steps < 1 or args.eval_frequency < 1:
         return "Expected --max-steps and --eval-frequency >= 1."
+    if not args.max_minutes >= 0:
+        return f"Expected --max-minutes >= 0 (0: no time budget), got {args.max_minutes}."
     if args.vectors and not Path(args.vectors).exists():
         return (
             f"Expected --vectors to be a spaCy pipeline folder or null, got {args.vectors!r}, which "

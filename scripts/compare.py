@@ -12,11 +12,13 @@ Systems, for each task (`tagger`: token.tag, `ner`: entities):
 
 Everything that decides the comparison is the same for all of them, on one machine
 in one run: the corpus, `[training]` max_steps / eval_frequency (patience off, no
-epoch limit), the batcher (ours, copied into spaCy's configs), the seed, the thread
-count (--threads), the GPU, and, where --vectors names a spaCy pipeline with vectors
-(e.g. GloVe 6B 50d from `weasel run vectors`), the static vectors in every system's
-word features. Each system keeps its own network and optimiser settings: that is
-what is compared.
+epoch limit), the optional time budget (--max-minutes: each training stops at its
+first dev evaluation after that time, for systems too slow for a step budget, such as
+spaCy's accuracy preset on CoNLL-2003), the batcher (ours, copied into spaCy's
+configs), the seed, the thread count (--threads), the GPU, and, where --vectors names
+a spaCy pipeline with vectors (e.g. GloVe 6B 50d from `weasel run vectors`), the
+static vectors in every system's word features. Each system keeps its own network
+and optimiser settings: that is what is compared.
 
 Every run trains with `spacy train`, scores the test split with `spacy benchmark
 accuracy`, and measures words/s with `spacy benchmark speed --batch-size N` (the
@@ -152,7 +154,8 @@ def run_system(
         "seed": seed, "config": str(config), "settings": dict(settings),
         "train": None, "scores": None, "speed": None, "error": None,
     }
-    model = bu.train_and_score(record, config, run_dir, overrides, corpus["test"], args.gpu_id, env)
+    model = bu.train_and_score(record, config, run_dir, overrides, corpus["test"], args.gpu_id, env,
+                               bu.time_budget_s(args))
     if model is None:
         return record
     timed = bu.run_measured(
@@ -177,6 +180,7 @@ def run_system(
 # -- summaries ----------------------------------------------------------------------
 
 COST_COLUMNS = (
+    ("steps", "train.last_evaluated_step", 1.0, 0),
     ("train time (s)", "train.wall_s", 1.0, 1),
     ("words/s", "speed.words_per_s", 1.0, 0),
     ("train peak MB", "train.peak_rss_mb", 1.0, 0),
@@ -250,7 +254,7 @@ def markdown_report(records: Sequence[Mapping[str, Any]], settings: Mapping[str,
         f"# spaCy's built-in components vs crf_tagger / crf_ner: {s['corpus']}",
         "",
         f"Corpus `{s['corpus_dir']}`, scored on its test split with `spacy benchmark accuracy`. Every "
-        f"system trained with `spacy train` for {s['max_steps']} steps (dev evaluation every "
+        f"system trained with `spacy train` for {bu.budget_text(s)} (dev evaluation every "
         f"{s['eval_frequency']}, model-best scored), the same batcher, {vectors}; seeds "
         f"{', '.join(map(str, s['seeds']))}, mean ± sd where more than one succeeded. spaCy's "
         "systems: `spacy init config -p TASK -o efficiency|accuracy`. Words/s: `spacy benchmark "
@@ -337,8 +341,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     env = bu.child_env(args.threads or None)
     settings = {
         "corpus": args.corpus, "corpus_dir": str(args.corpus_dir), "tasks": tasks, "systems": systems,
-        "seeds": seeds, "max_steps": args.max_steps, "eval_frequency": args.eval_frequency,
-        "vectors": args.vectors, "speed_batch_size": args.speed_batch_size, "speed_batches": args.speed_batches,
+        "seeds": seeds, "max_steps": args.max_steps, "max_minutes": args.max_minutes,
+        "eval_frequency": args.eval_frequency, "vectors": args.vectors,
+        "speed_batch_size": args.speed_batch_size, "speed_batches": args.speed_batches,
         "gpu_id": args.gpu_id, "threads": args.threads, "lang": args.lang, "machine": bu.machine(),
     }
     records: List[Dict[str, Any]] = []
@@ -356,14 +361,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for seed in seeds:
                 overrides = {**training_overrides(corpus, seed, args.max_steps, args.eval_frequency, args.vectors,
                                                   args.lang), **extra}
-                run_settings = {k: settings[k] for k in ("corpus_dir", "max_steps", "eval_frequency", "vectors",
-                                                         "speed_batch_size", "speed_batches", "gpu_id", "threads")}
+                run_settings = {k: settings[k] for k in ("corpus_dir", "max_steps", "max_minutes",
+                                                         "eval_frequency", "vectors", "speed_batch_size",
+                                                         "speed_batches", "gpu_id", "threads")}
                 run_settings.update(task=task, system=system, seed=seed,
                                     config_digest=bu.digest(config.read_text(encoding="utf8")))
                 path = args.output_dir / "runs" / f"{task}-{system}-s{seed}.json"
                 record = bu.reusable_record(path, run_settings) if args.resume else None
                 if record is None:
-                    bu.log(f"[compare] {label}, seed {seed}: training {args.max_steps} steps ...")
+                    bu.log(f"[compare] {label}, seed {seed}: training for {bu.budget_text(settings)} ...")
                     record = run_system(task, system, seed, config, overrides, run_settings, args, corpus, env)
                     bu.write_json(path, record)
                 if record.get("error"):

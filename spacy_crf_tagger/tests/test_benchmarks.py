@@ -131,6 +131,79 @@ def test_run_measured(bu, tmp_path):
     assert failed.error("the thing") == f"the thing failed (exit 3; log {tmp_path / 'failed.log'}): hello"
 
 
+# What `spacy train` prints with spaCy's ConsoleLogger (progress_bar = false).
+TRAIN_OUTPUT = """ℹ Initial learn rate: 0.001
+E    #       LOSS TOK2VEC  LOSS NER  ENTS_F  ENTS_P  ENTS_R  SCORE
+---  ------  ------------  --------  ------  ------  ------  ------
+  0       0          0.00     48.93    0.00    0.00    0.00    0.00
+  6     200        168.30  13155.93   34.41   31.68   37.65    0.34
+ 13    1400         98.50   3202.01   48.81   49.40   48.24    0.49
+✔ Saved pipeline to output directory
+"""
+
+
+def test_logged_steps(bu):
+    assert bu.logged_steps(TRAIN_OUTPUT) == [0, 200, 1400]
+    assert bu.logged_steps("ℹ Initial learn rate: 0.001\n") == []
+
+
+# A child that logs an evaluation row every 0.2 s, 50 in all (10 s).
+EVALUATING_CHILD = (
+    "import time\n"
+    "for step in range(50):\n"
+    "    print(f'  0  {step * 100:6d}  1.00  2.00  3.00', flush=True)\n"
+    "    time.sleep(0.2)\n"
+)
+
+
+def test_time_budget_stops_at_the_next_evaluation(bu, tmp_path):
+    log = tmp_path / "train.log"
+    budget = bu.TimeBudget(log, 0.5)
+    run = bu.run_measured([sys.executable, "-c", EVALUATING_CHILD], log, stop=budget, poll_s=0.05)
+    assert run.stopped and run.ok and run.returncode != 0
+    steps = bu.logged_steps(run.output())
+    # Stopped after the first row that came after the deadline, long before the 50th.
+    assert budget.rows_at_deadline is not None and len(steps) > budget.rows_at_deadline
+    assert len(steps) < 50 and run.wall_s < 8
+    unlimited = bu.run_measured([sys.executable, "-c", "print('  0  0  1.00')"], tmp_path / "done.log",
+                                stop=bu.TimeBudget(tmp_path / "done.log", 60.0), poll_s=0.05)
+    assert unlimited.ok and not unlimited.stopped and unlimited.returncode == 0
+
+
+def test_time_budget_says_what_it_expected(bu, tmp_path):
+    with pytest.raises(ValueError, match=r"Expected a time budget > 0 seconds, got 0"):
+        bu.TimeBudget(tmp_path / "train.log", 0)
+
+
+def test_budget_text(bu, compare):
+    assert bu.budget_text({"max_steps": 3000}) == "3000 steps"
+    assert bu.budget_text({"max_steps": 3000, "max_minutes": 0.0}) == "3000 steps"
+    assert bu.budget_text({"max_steps": 3000, "max_minutes": 60.0}).startswith("at most 3000 steps or 60 minutes")
+    args = compare.parse_args(["corpus", "out", "training", "--max-minutes", "1.5"])
+    assert bu.time_budget_s(args) == pytest.approx(90.0)
+    assert bu.time_budget_s(compare.parse_args(["corpus", "out", "training"])) is None
+
+
+def test_negative_time_budget_is_refused(compare, capsys):
+    with pytest.raises(SystemExit):
+        compare.parse_args(["corpus", "out", "training", "--max-minutes", "-1"])
+    assert "Expected --max-minutes >= 0 (0: no time budget), got -1.0." in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_and_score_within_a_time_budget(bu, tmp_path):
+    corpus = sample_corpus(tmp_path / "corpus")
+    overrides = {"paths.train": corpus / "train.spacy", "paths.dev": corpus / "dev.spacy",
+                 "training.max_steps": 100000, "training.eval_frequency": 2, "training.patience": 0}
+    record = {}
+    model = bu.train_and_score(record, ROOT / "configs" / "ner.cfg", tmp_path / "run", overrides,
+                               corpus / "test.spacy", -1, None, time_budget_s=0.001)
+    assert model is not None and not record.get("error")
+    assert record["train"]["stopped_by_time_budget"] is True
+    assert record["train"]["last_evaluated_step"] < 100000
+    assert 0.0 <= record["scores"]["ents_f"] <= 1.0
+
+
 def test_reusable_record(bu, tmp_path):
     path = tmp_path / "run.json"
     bu.write_json(path, {"settings": {"seed": 0}, "error": None, "scores": {}})
@@ -177,7 +250,7 @@ def fake_compare_record(task, system, seed, score, wps, error=None):
               {"ents_p": score, "ents_r": score, "ents_f": score, "ents_per_type": {"PER": {"p": 1, "r": 1, "f": score}}})
     return {
         "corpus": "toy", "task": task, "system": system, "seed": seed, "label": "",
-        "train": {"wall_s": 10.0 + seed, "peak_rss_mb": 500.0},
+        "train": {"wall_s": 10.0 + seed, "peak_rss_mb": 500.0, "last_evaluated_step": 10},
         "scores": None if error else scores,
         "speed": None if error else {"words_per_s": wps, "peak_rss_mb": 400.0},
         "error": error,
@@ -199,8 +272,10 @@ def test_compare_report_and_plot(compare, tmp_path):
         "gpu_id": -1, "machine": {"platform": "test", "cpus": 2},
     }
     report = compare.markdown_report(records, settings)
-    assert "| spaCy tagger (efficiency) | 91.00 ± 1.41 | 10.5 ± 0.7 | 21,000 ± 1,414 | 500 ± 0 | 400 ± 0 | 2/2 |" in report
-    assert "| crf_tagger | 93.00 | 10.0 | 5,000 | 500 | 400 | 1/2 |" in report
+    assert ("| spaCy tagger (efficiency) | 91.00 ± 1.41 | 10 ± 0 | 10.5 ± 0.7 | 21,000 ± 1,414 | 500 ± 0 | 400 ± 0 "
+            "| 2/2 |") in report
+    assert "| crf_tagger | 93.00 | 10 | 10.0 | 5,000 | 500 | 400 | 1/2 |" in report
+    assert "for 10 steps (dev evaluation every 5" in report
     assert "| crf_ner | 80.00 | 80.00 | 80.00 |" in report and "| system | PER |" in report
     assert "## Failed runs\n\n- crf_tagger, seed 1: spacy train failed (exit 1)" in report
     summary = {(s["task"], s["system"]): s for s in compare.summarize(records)}
