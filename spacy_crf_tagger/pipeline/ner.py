@@ -15,7 +15,7 @@ from .. import tag_schemes
 from ..errors import describe_doc
 from ..models.sequence_labeler import LabelerOutput
 from .base import MISSING, CRFPipe
-from .defaults import DEFAULT_MODEL
+from .defaults import DEFAULT_NER_MODEL
 
 Entity = Tuple[int, int, str, float]  # start, end (exclusive), label, probability (NaN: not computed)
 
@@ -36,7 +36,7 @@ class NERPrediction:
     "crf_ner",
     assigns=["doc.ents", "token.ent_iob", "token.ent_type", "doc.spans"],
     default_config={
-        "model": DEFAULT_MODEL,
+        "model": DEFAULT_NER_MODEL,
         "scheme": "BILUO",
         "spans_key": "crf_ner",
         "threshold": 0.0,

@@ -12,7 +12,7 @@ from spacy.vocab import Vocab
 from thinc.api import Model
 
 from .base import MISSING, CRFPipe
-from .defaults import DEFAULT_MODEL
+from .defaults import DEFAULT_TAGGER_MODEL
 
 ATTRS = {"tag": TAG, "pos": POS}
 
@@ -33,7 +33,7 @@ def make_tagger_scorer() -> Callable:
     "crf_tagger",
     assigns=["token.tag", "token.pos"],
     default_config={
-        "model": DEFAULT_MODEL,
+        "model": DEFAULT_TAGGER_MODEL,
         "attr": "tag",
         "overwrite": False,
         "scorer": {"@scorers": "spacy-crf-tagger.tagger_scorer.v1"},

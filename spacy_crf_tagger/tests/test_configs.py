@@ -8,7 +8,7 @@ import pytest
 import spacy
 from spacy.tokens import DocBin, Span
 from spacy.training.initialize import init_nlp
-from spacy.util import load_config
+from spacy.util import load_config, registry
 
 from .pipeline.util import TAGGED
 
@@ -44,6 +44,16 @@ def test_vectors_config_without_vectors_says_what_to_set(tmp_path):
     config = load_config(CONFIGS / "ner_vectors.cfg", overrides=overrides, interpolate=False)
     with pytest.raises(ValueError, match=r"Expected the pipeline to have static vectors.*Set \[paths\] vectors"):
         init_nlp(config.interpolate())
+
+
+@pytest.mark.parametrize("factory,name", [("crf_tagger", "tagger.cfg"), ("crf_ner", "ner.cfg")])
+def test_component_default_is_the_shipped_model(factory, name):
+    """`nlp.add_pipe(factory)` without a config gets the model that was measured."""
+    shipped = load_config(CONFIGS / name, interpolate=True)["components"][factory]["model"]
+    nlp = spacy.blank("en")
+    nlp.add_pipe(factory)
+    default = nlp.config["components"][factory]["model"]
+    assert registry.fill({"model": default})["model"] == registry.fill({"model": shipped})["model"]
 
 
 # Every file in configs/ (the transformer ones need spacy-transformers and take the
