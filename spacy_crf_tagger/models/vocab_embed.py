@@ -135,12 +135,13 @@ def count_training_words(model: Model, docs: Iterable[Doc]) -> bool:
     layers = [node for node in model.walk() if node.name == LAYER_NAME]
     if not layers:
         return False
+    columns = {layer.id: _extractor_before(model, layer).attrs["columns"][0] for layer in layers}
+    wanted = sorted(set(columns.values()))
+    # One pass over the Docs (a generator from the corpus), whatever the number of layers.
+    values = [doc.to_array(wanted).reshape(len(doc), len(wanted)) for doc in docs if len(doc)]
+    table = numpy.concatenate(values).astype("uint64") if values else numpy.zeros((0, len(wanted)), "uint64")
     for layer in layers:
-        extractor = _extractor_before(model, layer)
-        column = extractor.attrs["columns"][0]
-        values = [doc.to_array([column]).reshape(-1) for doc in docs if len(doc)]
-        all_values = numpy.concatenate(values).astype("uint64") if values else numpy.zeros((0,), "uint64")
-        uniques, counts = numpy.unique(all_values, return_counts=True)
+        uniques, counts = numpy.unique(table[:, wanted.index(columns[layer.id])], return_counts=True)
         layer.attrs["known"] = uniques
         layer.attrs["seen_once"] = uniques[counts == 1]
     return True

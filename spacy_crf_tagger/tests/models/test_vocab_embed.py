@@ -5,7 +5,7 @@ import pytest
 import spacy
 from spacy.tokens import Doc
 from spacy.util import make_tempdir
-from thinc.api import Model, NumpyOps
+from thinc.api import Model, NumpyOps, concatenate
 
 from spacy_crf_tagger.models.vocab_embed import UNKNOWN, build_vocab_hash_embed_v1, count_training_words
 
@@ -71,6 +71,22 @@ def test_without_counts_values_pass_through():
     # count_training_words says whether a model has the layer at all.
     assert count_training_words(build_vocab_hash_embed_v1(8, ["NORM"], [100]), []) is True
     assert count_training_words(Model("other", lambda model, X, is_train: (X, None)), []) is False
+
+
+def test_every_layer_counts_from_one_pass_over_a_generator():
+    """Docs come from the corpus as a generator: two embeddings in one model (the NORM of
+    one, the LOWER of the other) must both get their words from a single pass."""
+    model = concatenate(
+        build_vocab_hash_embed_v1(8, ["NORM"], [100]), build_vocab_hash_embed_v1(8, ["LOWER"], [100])
+    )
+    nlp = spacy.blank("en")
+    docs = (nlp.make_doc(text) for text in ["The cat sat", "the Dog sat"])
+    assert count_training_words(model, docs) is True
+    layers = [n for n in model.walk() if n.name == "known_words"]
+    strings = nlp.vocab.strings
+    for layer in layers:
+        assert sorted(layer.attrs["known"].tolist()) == sorted(strings[w] for w in ["the", "cat", "sat", "dog"])
+        assert sorted(layer.attrs["seen_once"].tolist()) == sorted(strings[w] for w in ["cat", "dog"])
 
 
 def test_known_words_survive_serialisation():
