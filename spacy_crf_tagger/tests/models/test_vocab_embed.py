@@ -83,10 +83,10 @@ def test_every_layer_counts_from_one_pass_over_a_generator():
     docs = (nlp.make_doc(text) for text in ["The cat sat", "the Dog sat"])
     assert count_training_words(model, docs) is True
     layers = [n for n in model.walk() if n.name == "known_words"]
-    strings = nlp.vocab.strings
+    ids = nlp.vocab.strings
     for layer in layers:
-        assert sorted(layer.attrs["known"].tolist()) == sorted(strings[w] for w in ["the", "cat", "sat", "dog"])
-        assert sorted(layer.attrs["seen_once"].tolist()) == sorted(strings[w] for w in ["cat", "dog"])
+        assert sorted(layer.attrs["known"].tolist()) == sorted(ids[w] for w in ["the", "cat", "sat", "dog"])
+        assert sorted(layer.attrs["seen_once"].tolist()) == sorted(ids[w] for w in ["cat", "dog"])
 
 
 def test_known_words_survive_serialisation():
