@@ -193,8 +193,9 @@ def test_negative_time_budget_is_refused(compare, capsys):
 @pytest.mark.slow
 def test_train_and_score_within_a_time_budget(bu, tmp_path):
     corpus = sample_corpus(tmp_path / "corpus")
+    # Evaluations far enough apart that the stop comes long before the next checkpoint.
     overrides = {"paths.train": corpus / "train.spacy", "paths.dev": corpus / "dev.spacy",
-                 "training.max_steps": 100000, "training.eval_frequency": 2, "training.patience": 0}
+                 "training.max_steps": 100000, "training.eval_frequency": 50, "training.patience": 0}
     record = {}
     model = bu.train_and_score(record, ROOT / "configs" / "ner.cfg", tmp_path / "run", overrides,
                                corpus / "test.spacy", -1, None, time_budget_s=0.001)
