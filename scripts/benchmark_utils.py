@@ -470,12 +470,11 @@ def add_common_args(ap: argparse.ArgumentParser, configs_dir: Path) -> None:
 
 def budget_text(settings: Mapping[str, Any]) -> str:
     """How long every run trained, for the reports: ``3000 steps``, or with a time budget
-    ``at most 3000 steps or 60 minutes (...)``."""
+    ``at most 3000 steps or until its first dev evaluation after 60 min``."""
     minutes = settings.get("max_minutes") or 0
     if not minutes:
         return f"{settings['max_steps']} steps"
-    return (f"at most {settings['max_steps']} steps or {minutes:g} minutes (a run that reaches the time "
-            "stops at its next dev evaluation)")
+    return f"at most {settings['max_steps']} steps or until its first dev evaluation after {minutes:g} min"
 
 
 def time_budget_s(args: argparse.Namespace) -> Optional[float]:

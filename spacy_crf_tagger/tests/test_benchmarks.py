@@ -178,7 +178,9 @@ def test_time_budget_says_what_it_expected(bu, tmp_path):
 def test_budget_text(bu, compare):
     assert bu.budget_text({"max_steps": 3000}) == "3000 steps"
     assert bu.budget_text({"max_steps": 3000, "max_minutes": 0.0}) == "3000 steps"
-    assert bu.budget_text({"max_steps": 3000, "max_minutes": 60.0}).startswith("at most 3000 steps or 60 minutes")
+    assert bu.budget_text({"max_steps": 3000, "max_minutes": 60.0}) == (
+        "at most 3000 steps or until its first dev evaluation after 60 min"
+    )
     args = compare.parse_args(["corpus", "out", "training", "--max-minutes", "1.5"])
     assert bu.time_budget_s(args) == pytest.approx(90.0)
     assert bu.time_budget_s(compare.parse_args(["corpus", "out", "training"])) is None
