@@ -16,6 +16,7 @@ from ..errors import describe_doc
 from ..models.sequence_labeler import LabelerOutput
 from .base import MISSING, CRFPipe
 from .defaults import DEFAULT_NER_MODEL
+from .gold import aligned_ner
 
 Entity = Tuple[int, int, str, float]  # start, end (exclusive), label, probability (NaN: not computed)
 
@@ -119,7 +120,7 @@ class CRFEntityRecognizer(CRFPipe):
 
     def _gold_tags(self, example: Example) -> numpy.ndarray:
         index = self._tag_index()
-        aligned = example.get_aligned_ner()
+        aligned = aligned_ner(example)
         ids = numpy.full((len(example.predicted),), MISSING, dtype="int64")
         for i, tag in enumerate(aligned):
             if tag is None or tag == "-" or tag == "":  # misaligned or not annotated

@@ -13,6 +13,7 @@ from thinc.api import Model
 
 from .base import MISSING, CRFPipe
 from .defaults import DEFAULT_TAGGER_MODEL
+from .gold import aligned_strings
 
 ATTRS = {"tag": TAG, "pos": POS}
 
@@ -92,7 +93,7 @@ class CRFTagger(CRFPipe):
 
     def _gold_tags(self, example: Example) -> numpy.ndarray:
         index = self._tag_index()
-        aligned = example.get_aligned(self.attr.upper(), as_string=True)
+        aligned = aligned_strings(example, self.attr.upper())
         ids = numpy.empty((len(aligned),), dtype="int64")
         for i, label in enumerate(aligned):
             if not label:  # None (misaligned) or "" (not annotated): marginalised
