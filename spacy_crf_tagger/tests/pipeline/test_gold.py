@@ -60,14 +60,19 @@ def test_aligned_ner_with_other_tokens_uses_the_alignment():
     assert aligned_ner(example) == example.get_aligned_ner() == [None, None, "O"]
 
 
-@pytest.mark.parametrize("tags", [["NNP", "", "VBZ"], ["", "", ""]])
-def test_aligned_strings_equals_spacy_alignment(tags):
+@pytest.mark.parametrize(
+    "attr,values",
+    [("TAG", ["NNP", "", "VBZ"]), ("TAG", ["", "", ""]), ("POS", ["PROPN", "", "VERB"]), ("POS", ["", "", ""])],
+)
+def test_aligned_strings_equals_spacy_alignment(attr, values):
     vocab = Vocab()
     words = ["Anna", "really", "sings"]
-    reference = Doc(vocab, words=words, tags=tags)
+    reference = Doc(vocab, words=words)
+    for token, value in zip(reference, values):
+        setattr(token, f"{attr.lower()}_", value)
     example = Example(Doc(vocab, words=words), reference)
     assert has_same_tokens(example)
-    assert aligned_strings(example, "TAG") == example.get_aligned("TAG", as_string=True) == tags
+    assert aligned_strings(example, attr) == example.get_aligned(attr, as_string=True) == values
 
 
 def test_aligned_strings_with_other_tokens_uses_the_alignment():
