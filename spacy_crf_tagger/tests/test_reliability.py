@@ -14,6 +14,7 @@ import spacy
 import srsly
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from spacy.attrs import ENT_IOB, ENT_TYPE
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from thinc.api import Adam
@@ -196,17 +197,15 @@ def test_invalid_bilou_in_code_is_rejected_by_spacy():
         Example.from_dict(nlp.make_doc("a b"), {"entities": ["O", "I-PER"]})
 
 
-class ExampleWithBrokenAlignment(Example):
-    """spaCy validates entity tags, so impossible gold can only come from code that
-    changes it afterwards: stand in for that."""
-
-    def get_aligned_ner(self):
-        return ["O", "I-PER", "O", "O"]
-
-
-def test_impossible_gold_after_alignment_names_the_document(nlp):
+def test_impossible_gold_from_arrays_names_the_document(nlp):
+    """spaCy validates entity tags set through ``Doc.ents`` and ``Example.from_dict``,
+    but ``Doc.from_array`` writes any ENT_IOB codes: an I after an O reaches us."""
     good = examples(nlp)[0]
-    eg = ExampleWithBrokenAlignment(good.predicted, good.reference)
+    words, spaces = [t.text for t in good.reference], [bool(t.whitespace_) for t in good.reference]
+    reference = Doc(nlp.vocab, words=words, spaces=spaces)
+    per = nlp.vocab.strings.add("PER")
+    reference.from_array([ENT_IOB, ENT_TYPE], numpy.array([[2, 0], [1, per], [2, 0], [2, 0]], dtype="uint64"))
+    eg = Example(good.predicted, reference)
     with pytest.raises(ValueError, match=r"gold entity tags of 'Anna Smith visited Paris' \(4 tokens\) cannot be a valid BILUO sequence at token 1"):
         nlp.get_pipe("crf_ner")._gold_tags(eg)
 
