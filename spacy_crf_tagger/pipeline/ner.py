@@ -136,8 +136,8 @@ class CRFEntityRecognizer(CRFPipe):
             ids[i] = index[tag]
         bad = tag_schemes.first_unreachable(ids, *self._constraints(), missing=MISSING)
         if bad is not None:
-            # spaCy's Example validates entity tags, so this takes gold that was
-            # changed after alignment; never let it become a huge, silent loss.
+            # spaCy validates entity tags set through Doc.ents, but not ENT_IOB
+            # arrays (Doc.from_array); never let them become a huge, silent loss.
             shown = ["-" if t == MISSING else self.tag_names[t] for t in ids[max(0, bad - 3) : bad + 2]]
             raise ValueError(
                 f"The gold entity tags of {describe_doc(example.reference)} cannot be a valid "
