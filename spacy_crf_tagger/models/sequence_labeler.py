@@ -21,9 +21,9 @@ from thinc.types import Floats2d
 
 from .featurize import batch_char_ids
 from .pytorch.crf import CRFPotentials
-from .pytorch.net import CharCNN, SequenceLabelerNet
+from .pytorch.net import CharCNN, CharLSTM, SequenceLabelerNet
 from .pytorch.output_layers import get_output_layer
-from .settings import CharCNNSettings, RNNEncoderSettings
+from .settings import CharSettings, RNNEncoderSettings
 from .word_features import output_width, require_connected_listeners
 
 
@@ -49,7 +49,7 @@ LabelerModelT = Model[List[Doc], LabelerOutput]
 def build_sequence_labeler_v1(
     *,
     tok2vec: Model[List[Doc], List[Floats2d]],
-    char_cnn: Optional[CharCNNSettings] = None,
+    char_cnn: Optional[CharSettings] = None,
     encoder: Optional[RNNEncoderSettings] = None,
     output: str = "crf",
     dropout: float = 0.5,
@@ -72,7 +72,8 @@ def build_sequence_labeler_v1(
         ``spacy.Tok2VecListener.v1`` (a ``tok2vec``) or
         ``spacy-transformers.TransformerListener.v1`` (a ``transformer``; the gradient
         of the loss reaches the transformer's weights). nI is the width they report.
-    char_cnn (Optional[CharCNNSettings]): Character CNN settings, or None.
+    char_cnn (Optional[CharSettings]): Character features: ``CharCNN.v1`` settings,
+        ``CharLSTM.v1`` settings (Lample et al. 2016), or None.
     encoder (Optional[RNNEncoderSettings]): Recurrent encoder settings, or None.
     output (str): "crf" (global normalisation), "memm" (local normalisation given the
         previous tag) or "softmax" (per token).
@@ -136,8 +137,10 @@ def build_net(model: LabelerModelT) -> None:
                 "is set: initialize the component (nlp.initialize) first."
             )
     char_cfg = model.attrs["char_cnn"]
-    char_cnn = None
-    if char_cfg is not None:
+    char_cnn: Optional[torch.nn.Module] = None
+    if char_cfg is not None and char_cfg.get("kind") == "lstm":
+        char_cnn = CharLSTM(char_cfg["rows"], char_cfg["embed_size"], char_cfg["hidden_size"], char_cfg["dropout"])
+    elif char_cfg is not None:
         char_cnn = CharCNN(
             char_cfg["rows"],
             char_cfg["embed_size"],

@@ -9,7 +9,7 @@ The torch modules themselves are built lazily from these settings, once the inpu
 width and the number of labels are known.
 """
 from dataclasses import asdict, dataclass
-from typing import Any, Dict
+from typing import Any, Dict, Union
 
 from .pytorch.net import RNN_CELLS
 
@@ -37,6 +37,29 @@ class CharCNNSettings:
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class CharLSTMSettings:
+    embed_size: int
+    hidden_size: int
+    max_chars: int
+    rows: int
+    dropout: float
+
+    def __post_init__(self):
+        for name in ("embed_size", "hidden_size", "max_chars"):
+            value = getattr(self, name)
+            _require(value >= 1, f"CharLSTM: expected {name} >= 1, got {value}.")
+        _require(self.rows >= 2, f"CharLSTM: expected rows >= 2 (row 0 is padding), got {self.rows}.")
+        _require(0.0 <= self.dropout < 1.0, f"CharLSTM: expected 0 <= dropout < 1, got {self.dropout}.")
+
+    def to_dict(self) -> Dict[str, Any]:
+        # "kind" tells the two apart; CharCNN's dict has none, as saved models expect.
+        return {"kind": "lstm", **asdict(self)}
+
+
+CharSettings = Union[CharCNNSettings, CharLSTMSettings]
 
 
 @dataclass(frozen=True)
@@ -84,6 +107,27 @@ def build_char_cnn_v1(
     dropout (float): Dropout on the character embeddings (0.5).
     """
     return CharCNNSettings(embed_size, filters, window, max_chars, rows, dropout)
+
+
+def build_char_lstm_v1(
+    *,
+    embed_size: int = 25,
+    hidden_size: int = 25,
+    max_chars: int = 20,
+    rows: int = 1024,
+    dropout: float = 0.5,
+) -> CharLSTMSettings:
+    """Character BiLSTM over each token (Lample et al. 2016): embed each character,
+    read the word both ways and concatenate the two last states. Goes in the
+    labeller's ``char_cnn`` slot, in place of ``CharCNN.v1``.
+
+    embed_size (int): Character embedding width (Lample et al.: 25).
+    hidden_size (int): Hidden units per direction (25); the feature is twice as wide.
+    max_chars (int): Characters read per token, as in ``CharCNN.v1``.
+    rows (int): Size of the hashed character table, as in ``CharCNN.v1``.
+    dropout (float): Dropout on the character embeddings (0.5).
+    """
+    return CharLSTMSettings(embed_size, hidden_size, max_chars, rows, dropout)
 
 
 def build_rnn_encoder_v1(

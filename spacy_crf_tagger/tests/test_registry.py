@@ -7,6 +7,7 @@ from spacy.util import registry
 ARCHITECTURES = [
     "spacy-crf-tagger.SequenceLabeler.v1",
     "spacy-crf-tagger.CharCNN.v1",
+    "spacy-crf-tagger.CharLSTM.v1",
     "spacy-crf-tagger.RNNEncoder.v1",
     "spacy-crf-tagger.LexicalFeatures.v1",
     "spacy-crf-tagger.VocabHashEmbed.v1",

@@ -47,6 +47,37 @@ class CharCNN(nn.Module):
         return pooled.masked_fill(pad.all(dim=2), 0.0)
 
 
+class CharLSTM(nn.Module):
+    """Character embeddings read by a bidirectional LSTM; a word's feature is the last
+    state of each direction (Lample et al. 2016, section 2.4). Unlike max-pooled
+    convolutions, the states know where in the word a character is, so prefixes and
+    suffixes are told apart.
+
+    n_chars (int): Rows of the character embedding table; id 0 is padding.
+    embed_size (int): Character embedding width.
+    hidden_size (int): Hidden units per direction; the output width is twice this.
+    dropout (float): Dropout on the character embeddings.
+    """
+
+    def __init__(self, n_chars: int, embed_size: int, hidden_size: int, dropout: float):
+        super().__init__()
+        self.embed = nn.Embedding(n_chars, embed_size, padding_idx=0)
+        self.dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(embed_size, hidden_size, batch_first=True, bidirectional=True)
+        self.width = 2 * hidden_size
+
+    def forward(self, chars: Tensor) -> Tensor:
+        """chars (Tensor): Character ids, shape (N, C), 0 = padding (right-padded).
+        RETURNS (Tensor): Shape (N, 2 * hidden_size); 0 for a row without characters.
+        """
+        n_chars = (chars != 0).sum(dim=1)
+        x = self.dropout(self.embed(chars))  # shape: (N, C, E)
+        packed = pack_padded_sequence(x, n_chars.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+        _, (h, _) = self.lstm(packed)  # h: (2, N, H), forward then backward
+        states = torch.cat([h[0], h[1]], dim=1)
+        return states.masked_fill((n_chars == 0).unsqueeze(1), 0.0)
+
+
 class RNNEncoder(nn.Module):
     """A (bi)directional recurrent layer stack over padded sequences.
 
@@ -167,7 +198,8 @@ class SequenceLabelerNet(nn.Module):
 
     word_width (int): Width of the incoming word features.
     n_tags (int): Number of output tags, K.
-    char_cnn (Optional[CharCNN]): Character features, concatenated to the words.
+    char_cnn (Optional[nn.Module]): Character features (``CharCNN`` or ``CharLSTM``:
+        character ids (N, C) -> (N, width)), concatenated to the words.
     encoder_args (Optional[dict]): ``RNNEncoder`` arguments, or None for no encoder
         (word features straight into the output layer).
     dropout (float): Dropout on the encoder's input and output.
@@ -180,7 +212,7 @@ class SequenceLabelerNet(nn.Module):
         self,
         word_width: int,
         n_tags: int,
-        char_cnn: Optional[CharCNN],
+        char_cnn: Optional[nn.Module],
         encoder_args: Optional[dict],
         dropout: float,
         use_transitions: bool,
@@ -198,11 +230,11 @@ class SequenceLabelerNet(nn.Module):
         self.crf = LinearChainCRF(n_tags) if use_transitions else None
 
     def _char_features(self, spellings: Tensor, index: Tensor) -> Tensor:
-        """Character CNN features of tokens given as rows of ``spellings``.
+        """Character features of tokens given as rows of ``spellings``.
 
         spellings (Tensor): Character ids of the distinct spellings, shape (U, C).
         index (Tensor): Row of each token, shape (N,).
-        RETURNS (Tensor): Shape (N, filters). At prediction time the CNN runs once per
+        RETURNS (Tensor): Shape (N, width). At prediction time the module runs once per
             spelling; in training once per token, so that each occurrence gets its
             own dropout mask.
         """

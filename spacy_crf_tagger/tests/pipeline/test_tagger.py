@@ -141,6 +141,30 @@ def test_architecture_variants_learn(changes):
         assert tags_of(spacy.load(tmp).pipe([t for t, _ in TAGGED])) == tags_of(nlp.pipe([t for t, _ in TAGGED]))
 
 
+CHAR_LSTM = {"@architectures": "spacy-crf-tagger.CharLSTM.v1", "embed_size": 8, "hidden_size": 8}
+
+
+def test_char_lstm_learns_and_round_trips():
+    nlp = tagger_nlp(small_model(char_cnn=CHAR_LSTM))
+    examples = tagged_examples(nlp)
+    train(nlp, examples, steps=100)
+    assert nlp.evaluate(examples)["tag_acc"] >= 0.9
+    net = nlp.get_pipe("crf_tagger").model.shims[0]._model
+    assert type(net.char_cnn).__name__ == "CharLSTM" and net.char_cnn.width == 16
+    with make_tempdir() as tmp:
+        nlp.to_disk(tmp)
+        texts = [t for t, _ in TAGGED]
+        assert tags_of(spacy.load(tmp).pipe(texts)) == tags_of(nlp.pipe(texts))
+        # The weights of a character LSTM cannot be read into a character CNN.
+        config = spacy.util.load_config(tmp / "config.cfg")
+        config["components"]["crf_tagger"]["model"]["char_cnn"] = {
+            "@architectures": "spacy-crf-tagger.CharCNN.v1", **small_model()["char_cnn"]
+        }
+        config.to_disk(tmp / "config.cfg")
+        with pytest.raises(ValueError, match="char_cnn: saved .*'kind': 'lstm'"):
+            spacy.load(tmp)
+
+
 def test_unknown_output_layer():
     with pytest.raises(ValueError, match="Unknown output layer 'hmm': expected one of \\['crf', 'memm', 'softmax'\\]"):
         tagger_nlp(small_model(output="hmm"))

@@ -7,7 +7,8 @@ import torch
 from spacy.tokens import Doc
 
 from spacy_crf_tagger.models.featurize import batch_char_ids, spelling_char_ids
-from spacy_crf_tagger.models.pytorch.net import CharCNN, SequenceDropout, SequenceLabelerNet
+from spacy_crf_tagger.models.pytorch.net import CharCNN, CharLSTM, SequenceDropout, SequenceLabelerNet
+from spacy_crf_tagger.models.settings import build_char_lstm_v1
 
 
 def test_char_features_per_spelling_equal_per_token():
@@ -19,6 +20,36 @@ def test_char_features_per_spelling_equal_per_token():
     net.eval()
     with torch.no_grad():
         assert torch.allclose(net._char_features(spellings, index), net.char_cnn(spellings[index]), atol=1e-6)
+
+
+def test_char_lstm_reads_each_word_alone_whatever_the_padding():
+    torch.manual_seed(0)
+    lstm = CharLSTM(50, 5, 4, dropout=0.5).eval()
+    words = [[3, 9, 12], [7], [4, 4, 8, 20, 30, 1]]
+    padded = torch.zeros(len(words) + 1, 8, dtype=torch.long)  # the last row has no characters
+    for row, chars in enumerate(words):
+        padded[row, : len(chars)] = torch.tensor(chars)
+    with torch.no_grad():
+        batched = lstm(padded)
+        assert batched.shape == (4, 8)
+        for row, chars in enumerate(words):
+            _, (h, _) = lstm.lstm(lstm.embed(torch.tensor([chars])))
+            # forward state after the last character, backward state after the first
+            assert torch.allclose(batched[row], torch.cat([h[0, 0], h[1, 0]]), atol=1e-6)
+        assert torch.all(batched[3] == 0.0)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ({"hidden_size": 0}, "CharLSTM: expected hidden_size >= 1, got 0"),
+        ({"rows": 1}, r"CharLSTM: expected rows >= 2 \(row 0 is padding\), got 1"),
+        ({"dropout": 1.0}, "CharLSTM: expected 0 <= dropout < 1, got 1.0"),
+    ],
+)
+def test_char_lstm_settings_errors(args, message):
+    with pytest.raises(ValueError, match=message):
+        build_char_lstm_v1(**args)
 
 
 def test_batch_char_ids():
