@@ -465,7 +465,18 @@ def add_common_args(ap: argparse.ArgumentParser, configs_dir: Path) -> None:
     ap.add_argument("--threads", type=int, default=1, help="OMP/MKL/OpenBLAS/torch threads per process (0: leave as is)")
     ap.add_argument("--lang", default="en")
     ap.add_argument("--configs-dir", type=Path, default=configs_dir, help="holds our tagger.cfg and ner.cfg")
-    ap.add_argument("--resume", action="store_true", help="reuse saved runs that succeeded with the same settings")
+    ap.add_argument("--resume", type=parse_bool, nargs="?", const=True, default=False,
+                    help="reuse saved runs that succeeded with the same settings (`--resume` or `--resume true`)")
+
+
+def parse_bool(text: str) -> bool:
+    """A command-line boolean: true/false, yes/no, 1/0 (any case)."""
+    value = text.strip().lower()
+    if value in ("true", "yes", "1"):
+        return True
+    if value in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def budget_text(settings: Mapping[str, Any]) -> str:

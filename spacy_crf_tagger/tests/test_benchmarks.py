@@ -2,6 +2,7 @@
 scripts/benchmark_utils.py): reading spaCy's output, measuring child processes, the
 tables, the ablation's configs, counting invalid NER sequences, and one end-to-end
 run of the ablation on the bundled sample."""
+import argparse
 import importlib
 import json
 import sys
@@ -214,6 +215,22 @@ def test_reusable_record(bu, tmp_path):
     assert bu.reusable_record(path, {"seed": 1}) is None
     bu.write_json(path, {"settings": {"seed": 0}, "error": "spacy train failed"})
     assert bu.reusable_record(path, {"seed": 0}) is None
+
+
+@pytest.mark.parametrize("argv,expected", [([], False), (["--resume"], True), (["--resume", "true"], True),
+                                           (["--resume", "False"], False), (["--resume", "0"], False)])
+def test_resume_flag_takes_a_workflow_var(bu, argv, expected):
+    ap = argparse.ArgumentParser()
+    bu.add_common_args(ap, ROOT / "configs")
+    assert ap.parse_args(["corpus", "out", "training", *argv]).resume is expected
+
+
+def test_resume_flag_rejects_other_words(bu, capsys):
+    ap = argparse.ArgumentParser()
+    bu.add_common_args(ap, ROOT / "configs")
+    with pytest.raises(SystemExit):
+        ap.parse_args(["corpus", "out", "training", "--resume", "maybe"])
+    assert "expected true or false, got 'maybe'" in capsys.readouterr().err
 
 
 # -- compare --------------------------------------------------------------------------
