@@ -149,7 +149,7 @@ def test_char_lstm_learns_and_round_trips():
     examples = tagged_examples(nlp)
     train(nlp, examples, steps=100)
     assert nlp.evaluate(examples)["tag_acc"] >= 0.9
-    net = nlp.get_pipe("crf_tagger").model.shims[0]._model
+    net = get_net(nlp.get_pipe("crf_tagger").model)
     assert type(net.char_cnn).__name__ == "CharLSTM" and net.char_cnn.width == 16
     with make_tempdir() as tmp:
         nlp.to_disk(tmp)
