@@ -147,6 +147,7 @@ def build_net(model: LabelerModelT) -> None:
             char_cfg["filters"],
             char_cfg["window"],
             char_cfg["dropout"],
+            boundaries=char_cfg.get("boundaries", False),
         )
     output_layer = get_output_layer(model.attrs["output"])
     net = SequenceLabelerNet(

@@ -27,6 +27,7 @@ class CharCNNSettings:
     max_chars: int
     rows: int
     dropout: float
+    boundaries: bool = False
 
     def __post_init__(self):
         for name in ("embed_size", "filters", "window", "max_chars"):
@@ -36,7 +37,11 @@ class CharCNNSettings:
         _require(0.0 <= self.dropout < 1.0, f"CharCNN: expected 0 <= dropout < 1, got {self.dropout}.")
 
     def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+        settings = asdict(self)
+        # Models saved before the markers existed have no "boundaries" and load as False.
+        if not self.boundaries:
+            del settings["boundaries"]
+        return settings
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ def build_char_cnn_v1(
     max_chars: int = 20,
     rows: int = 1024,
     dropout: float = 0.5,
+    boundaries: bool = False,
 ) -> CharCNNSettings:
     """Character CNN over each token (Ma & Hovy 2016): embed each character, run one
     convolution over the word and max-pool over its characters.
@@ -105,8 +111,11 @@ def build_char_cnn_v1(
         ``rows - 1`` rows (row 0 is padding), so no character vocabulary has to be
         collected; 1024 leaves ASCII and Latin-1 collision-free.
     dropout (float): Dropout on the character embeddings (0.5).
+    boundaries (bool): Put a begin and an end marker around each word, so that a
+        filter can match a prefix or a suffix as such (False: the word's characters
+        alone, as Ma & Hovy describe).
     """
-    return CharCNNSettings(embed_size, filters, window, max_chars, rows, dropout)
+    return CharCNNSettings(embed_size, filters, window, max_chars, rows, dropout, boundaries)
 
 
 def build_char_lstm_v1(

@@ -495,3 +495,25 @@ def test_ablation_end_to_end_on_the_sample(ablation, tmp_path):
     assert "| BRNN | " in (out / "results.md").read_text()
     config = Config().from_disk(training / "configs" / "ner-brnn.cfg", interpolate=False)
     assert config["components"]["crf_ner"]["model"]["encoder"]["cell"] == "rnn"
+
+
+# -- unseen_words ---------------------------------------------------------------------
+
+
+def test_accuracy_by_seen_words():
+    unseen_words = load_script("unseen_words")
+    nlp = spacy.blank("en")
+
+    @spacy.Language.component("tag_by_case_for_test")
+    def tag_by_case(doc):
+        for token in doc:
+            token.tag_ = "NNP" if token.is_title else "NN"
+        return doc
+
+    nlp.add_pipe("tag_by_case_for_test")
+    gold = Doc(nlp.vocab, words=["Anna", "saw", "Zed", "dogs"], tags=["NNP", "VBD", "NNP", "NNS"])
+    untagged = Doc(nlp.vocab, words=["Bo"])  # no gold tags: not scored
+    scores = unseen_words.accuracy_by_seen(nlp, {"Anna", "saw"}, [gold, untagged], "tag", ["tag_by_case_for_test"], 8)
+    assert scores["seen_tokens"] == 2 and scores["seen_accuracy"] == 0.5  # Anna right, saw wrong
+    assert scores["unseen_tokens"] == 2 and scores["unseen_accuracy"] == 0.5  # Zed right, dogs wrong
+    assert scores["accuracy"] == 0.5

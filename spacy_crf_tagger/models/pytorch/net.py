@@ -22,11 +22,19 @@ class CharCNN(nn.Module):
     filters (int): Number of convolution filters = output width.
     window (int): Convolution window, in characters.
     dropout (float): Dropout on the character embeddings.
+    boundaries (bool): Read each word between a begin and an end marker (two more
+        embedding rows), so a filter can match a character sequence at the start or
+        the end of the word, e.g. the suffix "ed", not only anywhere in it.
     """
 
-    def __init__(self, n_chars: int, embed_size: int, filters: int, window: int, dropout: float):
+    def __init__(
+        self, n_chars: int, embed_size: int, filters: int, window: int, dropout: float, boundaries: bool = False
+    ):
         super().__init__()
-        self.embed = nn.Embedding(n_chars, embed_size, padding_idx=0)
+        self.boundaries = boundaries
+        # The markers take the two rows after the hashed characters.
+        self.begin, self.end = n_chars, n_chars + 1
+        self.embed = nn.Embedding(n_chars + (2 if boundaries else 0), embed_size, padding_idx=0)
         bound = (3.0 / embed_size) ** 0.5
         nn.init.uniform_(self.embed.weight, -bound, bound)
         with torch.no_grad():
@@ -36,15 +44,31 @@ class CharCNN(nn.Module):
         self.width = filters
 
     def forward(self, chars: Tensor) -> Tensor:
-        """chars (Tensor): Character ids, shape (N, C), 0 = padding.
+        """chars (Tensor): Character ids, shape (N, C), 0 = padding (right-padded).
         RETURNS (Tensor): Shape (N, filters).
         """
+        if self.boundaries:
+            chars = self.add_boundaries(chars)
         x = self.dropout(self.embed(chars)).transpose(1, 2)  # shape: (N, E, C)
         h = self.conv(x)  # shape: (N, F, C')
         pad = (chars == 0).unsqueeze(1)
         pooled = h.masked_fill(pad, float("-inf")).max(dim=2).values
         # A row without characters (all padding) pools to 0, not -inf.
         return pooled.masked_fill(pad.all(dim=2), 0.0)
+
+    def add_boundaries(self, chars: Tensor) -> Tensor:
+        """chars (Tensor): Shape (N, C), right-padded.
+        RETURNS (Tensor): Shape (N, C + 2): the begin marker, the characters, the end
+            marker, then padding; a row without characters stays all padding.
+        """
+        N, C = chars.shape
+        n = (chars != 0).sum(dim=1)
+        has_chars = n > 0
+        marked = chars.new_zeros(N, C + 2)
+        marked[:, 1 : C + 1] = chars
+        marked[:, 0] = has_chars.to(chars.dtype) * self.begin
+        marked[torch.arange(N, device=chars.device), n + 1] = has_chars.to(chars.dtype) * self.end
+        return marked
 
 
 class CharLSTM(nn.Module):

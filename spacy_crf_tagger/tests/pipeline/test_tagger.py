@@ -165,6 +165,25 @@ def test_char_lstm_learns_and_round_trips():
             spacy.load(tmp)
 
 
+def test_char_cnn_boundaries_learn_and_round_trip():
+    char_cnn = {"@architectures": "spacy-crf-tagger.CharCNN.v1", **small_model()["char_cnn"], "boundaries": True}
+    nlp = tagger_nlp(small_model(char_cnn=char_cnn))
+    examples = tagged_examples(nlp)
+    train(nlp, examples, steps=100)
+    assert nlp.evaluate(examples)["tag_acc"] >= 0.9
+    assert get_net(nlp.get_pipe("crf_tagger").model).char_cnn.boundaries
+    with make_tempdir() as tmp:
+        nlp.to_disk(tmp)
+        texts = [t for t, _ in TAGGED]
+        assert tags_of(spacy.load(tmp).pipe(texts)) == tags_of(nlp.pipe(texts))
+        # Weights trained with the markers have two more character rows.
+        config = spacy.util.load_config(tmp / "config.cfg")
+        config["components"]["crf_tagger"]["model"]["char_cnn"]["boundaries"] = False
+        config.to_disk(tmp / "config.cfg")
+        with pytest.raises(ValueError, match="char_cnn: saved .*'boundaries': True"):
+            spacy.load(tmp)
+
+
 def test_unknown_output_layer():
     with pytest.raises(ValueError, match="Unknown output layer 'hmm': expected one of \\['crf', 'memm', 'softmax'\\]"):
         tagger_nlp(small_model(output="hmm"))

@@ -39,6 +39,38 @@ def test_char_lstm_reads_each_word_alone_whatever_the_padding():
         assert torch.all(batched[3] == 0.0)
 
 
+def test_char_cnn_boundaries_mark_each_word_and_tell_a_suffix_from_the_middle():
+    cnn = CharCNN(50, 4, 1, 3, dropout=0.0, boundaries=True).eval()
+    chars = torch.tensor([[3, 4, 5, 0], [7, 0, 0, 0], [0, 0, 0, 0], [1, 2, 3, 4]])
+    assert cnn.add_boundaries(chars).tolist() == [
+        [50, 3, 4, 5, 51, 0],
+        [50, 7, 51, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0],  # no characters: no markers either
+        [50, 1, 2, 3, 4, 51],
+    ]
+    assert cnn.embed.num_embeddings == 52
+    # One filter that fires only on (character 9, end of word): it finds the
+    # suffix of [8, 9] but not the same character inside [9, 8].
+    with torch.no_grad():
+        cnn.embed.weight.zero_()
+        cnn.embed.weight[9, 0] = 1.0
+        cnn.embed.weight[cnn.end, 1] = 1.0
+        cnn.conv.weight.zero_()
+        cnn.conv.bias.zero_()
+        cnn.conv.weight[0, 0, 1] = 1.0  # centre of the window: character 9
+        cnn.conv.weight[0, 1, 2] = 1.0  # next position: the end marker
+        out = cnn(torch.tensor([[8, 9], [9, 8], [0, 0]]))
+    assert out[:, 0].tolist() == [2.0, 1.0, 0.0]
+
+
+def test_char_cnn_without_boundaries_saves_the_settings_older_models_have():
+    from spacy_crf_tagger.models.settings import build_char_cnn_v1
+
+    assert "boundaries" not in build_char_cnn_v1().to_dict()
+    assert build_char_cnn_v1(boundaries=True).to_dict()["boundaries"] is True
+    assert CharCNN(50, 4, 6, 3, dropout=0.0).embed.num_embeddings == 50
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
