@@ -39,6 +39,8 @@ def main(output: str, lang: str = "en") -> None:
             if key not in vectors.key2row:
                 vectors.add(key, row=row)
     nlp.vocab.vectors = vectors
+    # spaCy creates the output folder but not its parents (e.g. assets/vectors/).
+    Path(output).mkdir(parents=True, exist_ok=True)
     nlp.to_disk(output)
     print(f"Saved {data.shape[0]} vectors of width {data.shape[1]} under {len(vectors.key2row)} keys to {output}")
 

@@ -517,3 +517,16 @@ def test_accuracy_by_seen_words():
     assert scores["seen_tokens"] == 2 and scores["seen_accuracy"] == 0.5  # Anna right, saw wrong
     assert scores["unseen_tokens"] == 2 and scores["unseen_accuracy"] == 0.5  # Zed right, dogs wrong
     assert scores["accuracy"] == 0.5
+
+
+def test_init_glove_vectors_adds_cased_keys_and_creates_parent_folders(tmp_path, monkeypatch):
+    glove = load_script("init_glove_vectors")
+    data = numpy.arange(6, dtype="float32").reshape(2, 3)
+    monkeypatch.setattr(glove, "load_glove", lambda: (["paris", "the"], data))
+    output = tmp_path / "assets" / "vectors" / "glove"
+    glove.main(str(output))
+    vectors = spacy.load(output).vocab.vectors
+    assert vectors.shape == (2, 3)
+    for word in ("paris", "Paris", "PARIS"):
+        assert vectors.find(key=word) == 0
+    assert vectors.find(key="The") == vectors.find(key="the") == 1
