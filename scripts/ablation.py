@@ -275,7 +275,7 @@ def results_table(records: Sequence[Mapping[str, Any]]) -> str:
         header += [f"NER P ({corpus['ner']})", "NER R", "NER F1", "NER invalid docs", "NER invalid sentences"]
     for task in tasks:
         cost_header += [f"{TASK_LABELS[task]} train time (s)", f"{TASK_LABELS[task]} train peak MB"]
-    header.append("runs ok")
+    header += [f"{TASK_LABELS[task]} runs ok" for task in tasks] if len(tasks) > 1 else ["runs ok"]
     rows, cost_rows = [], []
     order = {row.key: i for i, row in enumerate(ROWS)}
     groups = bu.group_runs(sorted(records, key=lambda r: order.get(r["row"], len(order))), "row")
@@ -295,7 +295,10 @@ def results_table(records: Sequence[Mapping[str, Any]]) -> str:
         for task in tasks:
             costs += [bu.format_mean_sd((bu.get_path(r, "train.wall_s") for r in by_task[task]), digits=1),
                       bu.format_mean_sd((bu.get_path(r, "train.peak_rss_mb") for r in by_task[task]), digits=0)]
-        cells.append(f"{len(ok)}/{len(runs)}")
+        if len(tasks) > 1:  # a row's POS and NER runs are counted apart
+            cells += [f"{len(by_task[task])}/{sum(r['task'] == task for r in runs)}" for task in tasks]
+        else:
+            cells.append(f"{len(ok)}/{len(runs)}")
         rows.append(cells)
         cost_rows.append(costs)
     return (bu.markdown_table(header, rows) + "\n\nTraining cost (wall time and peak resident memory of "

@@ -447,10 +447,10 @@ def test_ablation_table(ablation, tmp_path):
     text = ablation.results_table(records)
     lines = text.splitlines()
     assert lines[0] == ("| model | POS acc (ewt) | NER P (toy) | NER R | NER F1 | NER invalid docs | "
-                        "NER invalid sentences | runs ok |")
-    assert lines[2] == "| BRNN | 90.00 | 55.00 ± 7.07 | 55.00 ± 7.07 | 55.00 ± 7.07 | 3.0 ± 1.4 / 6 | 4.0 ± 1.4 / 60 | 3/3 |"
-    assert lines[3] == "| BLSTM-CNN-CRF | – | 80.00 | 80.00 | 80.00 | 0 / 6 | 0 / 60 | 1/1 |"  # Ma & Hovy's order
-    assert lines[4] == "| BLSTM-CNN-MEMM | – | – | – | – | – | – | 0/1 |"
+                        "NER invalid sentences | POS runs ok | NER runs ok |")
+    assert lines[2] == "| BRNN | 90.00 | 55.00 ± 7.07 | 55.00 ± 7.07 | 55.00 ± 7.07 | 3.0 ± 1.4 / 6 | 4.0 ± 1.4 / 60 | 1/1 | 2/2 |"
+    assert lines[3] == "| BLSTM-CNN-CRF | – | 80.00 | 80.00 | 80.00 | 0 / 6 | 0 / 60 | 0/0 | 1/1 |"  # Ma & Hovy's order
+    assert lines[4] == "| BLSTM-CNN-MEMM | – | – | – | – | – | – | 0/0 | 0/1 |"
     with pytest.raises(ValueError, match=r"Expected the ner runs to come from one corpus, got \['conll', 'toy'\]"):
         ablation.results_table(records + [fake_ablation_record("ner", "brnn", "BRNN", 2, 0.5, corpus="conll")])
     # `table`: one table from several results.json
@@ -461,6 +461,9 @@ def test_ablation_table(ablation, tmp_path):
     assert ablation.main(["table", str(tmp_path / "t.md"), str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
     merged = (tmp_path / "t.md").read_text()
     assert lines[2] in merged and "- BLSTM-CNN-MEMM (toy, ner, seed 0): config: unknown output 'memm'" in merged
+    # one task: a single count
+    single = ablation.results_table(records[:4]).splitlines()
+    assert single[0].endswith("| NER invalid sentences | runs ok |") and single[2].endswith("| 2/2 |")
 
 
 # -- end to end -----------------------------------------------------------------------
