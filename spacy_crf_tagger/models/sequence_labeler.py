@@ -16,7 +16,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from spacy.tokens import Doc
-from thinc.api import ArgsKwargs, Model, PyTorchShim, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchShim, torch2xp, xp2torch
 from thinc.types import Floats2d
 
 from .featurize import batch_char_ids
@@ -182,7 +182,8 @@ def _use_mixed_precision(model: LabelerModelT) -> bool:
 
 class AveragingPyTorchShim(PyTorchShim):
     """A PyTorchShim whose ``use_params`` finds the optimiser's parameter averages,
-    and whose ``predict`` leaves the network in evaluation mode.
+    whose ``predict`` leaves the network in evaluation mode, and whose
+    ``finish_update`` updates the parameters in place.
 
     Thinc's optimiser keeps the moving average of each torch parameter under the key
     ``(shim.id, name)`` (``PyTorchShim.finish_update``), but ``PyTorchShim.use_params``
@@ -199,6 +200,23 @@ class AveragingPyTorchShim(PyTorchShim):
             self._model.eval()
         with torch.no_grad(), torch.autocast(device_type="cuda", enabled=self._mixed_precision):
             return self._model(*inputs.args, **inputs.kwargs)
+
+    def finish_update(self, optimizer: Optimizer) -> None:
+        """As ``PyTorchShim.finish_update``, but the new values are written into each
+        parameter's own storage instead of replacing its ``data``. Replacing it broke the
+        single buffer that cuDNN keeps for an LSTM's weights (``flatten_parameters``), so
+        every GPU forward warned and copied the weights into a new one."""
+        scaler = self._grad_scaler
+        for name, param in self._model.named_parameters():
+            if param.grad is None:
+                continue
+            if not scaler.found_inf:  # a float16 gradient overflowed: skip this step
+                value, _ = optimizer((self.id, name), torch2xp(param.data), torch2xp(param.grad))
+                updated = xp2torch(value, device=param.device)
+                if updated.data_ptr() != param.data_ptr():
+                    param.data.copy_(updated)
+            param.grad.zero_()
+        scaler.update()
 
     @contextlib.contextmanager
     def use_params(self, params):

@@ -6,20 +6,13 @@ import torch
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from spacy.util import make_tempdir
-from thinc.api import Adam
 
 from spacy_crf_tagger import tag_schemes
 from spacy_crf_tagger.pipeline.base import MISSING
 
-from .util import small_model
+from .util import ENTITIES, entity_examples, small_model, train
 
-# Hand-written sentences (not from any corpus), BILUO tags.
-TRAIN = [
-    ("Anna Smith visited Paris", ["B-PER", "L-PER", "O", "U-LOC"]),
-    ("Bob works at Acme Corp", ["U-PER", "O", "O", "B-ORG", "L-ORG"]),
-    ("Nobody came", ["O", "O"]),
-    ("They flew from Lagos to New York City", ["O", "O", "O", "U-LOC", "O", "B-LOC", "I-LOC", "L-LOC"]),
-]
+TRAIN = ENTITIES
 EXPECTED = [[(t.split("-")[1] if "-" in t else None) for t in tags] for _, tags in TRAIN]
 
 
@@ -30,17 +23,7 @@ def ner_nlp(**component):
 
 
 def examples(nlp, data=TRAIN):
-    return [Example.from_dict(nlp.make_doc(text), {"entities": tags}) for text, tags in data]
-
-
-def train(nlp, egs, steps=60):
-    nlp.initialize(lambda: egs)
-    optimizer = Adam(0.01)
-    losses = {}
-    for _ in range(steps):
-        losses = {}
-        nlp.update(egs, sgd=optimizer, losses=losses)
-    return losses
+    return entity_examples(nlp, data)
 
 
 def ents_of(docs):
@@ -55,7 +38,7 @@ def gold_ents(nlp, data=TRAIN):
 def test_overfitting_IO(scheme):
     nlp = ner_nlp(scheme=scheme)
     egs = examples(nlp)
-    losses = train(nlp, egs, steps=80)
+    _, losses = train(nlp, egs, steps=80)
     assert losses["crf_ner"] < 0.05
     texts = [t for t, _ in TRAIN]
     expected = gold_ents(nlp)

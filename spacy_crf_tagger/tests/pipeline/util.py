@@ -14,6 +14,14 @@ TAGGED = [
     ("Dogs bark", ["NNS", "VBP"]),
 ]
 
+# Hand-written sentences (not from any corpus) with BILUO entity tags.
+ENTITIES = [
+    ("Anna Smith visited Paris", ["B-PER", "L-PER", "O", "U-LOC"]),
+    ("Bob works at Acme Corp", ["U-PER", "O", "O", "B-ORG", "L-ORG"]),
+    ("Nobody came", ["O", "O"]),
+    ("They flew from Lagos to New York City", ["O", "O", "O", "U-LOC", "O", "B-LOC", "I-LOC", "L-LOC"]),
+]
+
 # A model small enough to train in a few seconds.
 SMALL_MODEL: Dict[str, Any] = {
     "tok2vec": {"width": 16, "rows": [500, 100, 100, 50]},
@@ -48,6 +56,10 @@ def tagger_nlp(model: Optional[Dict[str, Any]] = None, **component: Any) -> Lang
 
 def tagged_examples(nlp: Language, data=TAGGED, key: str = "tags") -> List[Example]:
     return [Example.from_dict(nlp.make_doc(text), {key: tags}) for text, tags in data]
+
+
+def entity_examples(nlp: Language, data=ENTITIES) -> List[Example]:
+    return tagged_examples(nlp, data, key="entities")
 
 
 def train(nlp: Language, examples: List[Example], steps: int = 60) -> Tuple[Any, Dict[str, float]]:
