@@ -11,6 +11,7 @@ from thinc.api import NumpyOps, get_current_ops, set_current_ops
 from thinc.util import has_cupy_gpu
 
 from spacy_crf_tagger.models.pytorch import crf
+from spacy_crf_tagger.models.sequence_labeler import get_net
 from spacy_crf_tagger.tests.util import random_potentials
 
 from .pipeline.util import ENTITIES, TAGGED, entity_examples, small_model, tagged_examples, tagger_nlp, train
@@ -84,11 +85,15 @@ def test_crf_tagger_trains_on_the_gpu_and_predicts_the_same_on_the_cpu(on_gpu, m
 
 
 def test_lstm_weights_stay_in_cudnns_single_buffer(on_gpu, recwarn):
-    """``AveragingPyTorchShim.finish_update`` writes in place: no cuDNN warning that the
-    weights are "not part of single contiguous chunk of memory" after training."""
+    """``AveragingPyTorchShim.finish_update`` writes in place: after training, the
+    LSTM's weights are still views of the one buffer that ``flatten_parameters`` made
+    when the network moved to the GPU, and cuDNN does not warn that they are "not part
+    of single contiguous chunk of memory"."""
     nlp = tagger_nlp()
     train(nlp, tagged_examples(nlp), steps=3)
     list(nlp.pipe([text for text, _ in TAGGED]))
+    rnn = get_net(nlp.get_pipe("crf_tagger").model).encoder.rnn
+    assert len({p.untyped_storage().data_ptr() for p in rnn.parameters()}) == 1
     assert not [w for w in recwarn if "contiguous chunk" in str(w.message)]
 
 
