@@ -12,8 +12,7 @@ from spacy_crf_tagger.pipeline.base import MISSING
 
 from .util import ENTITIES, entity_examples, small_model, train
 
-TRAIN = ENTITIES
-EXPECTED = [[(t.split("-")[1] if "-" in t else None) for t in tags] for _, tags in TRAIN]
+EXPECTED = [[(t.split("-")[1] if "-" in t else None) for t in tags] for _, tags in ENTITIES]
 
 
 def ner_nlp(**component):
@@ -22,25 +21,21 @@ def ner_nlp(**component):
     return nlp
 
 
-def examples(nlp, data=TRAIN):
-    return entity_examples(nlp, data)
-
-
 def ents_of(docs):
     return [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs]
 
 
-def gold_ents(nlp, data=TRAIN):
-    return [[(e.start, e.end, e.label_) for e in eg.reference.ents] for eg in examples(nlp, data)]
+def gold_ents(nlp, data=ENTITIES):
+    return [[(e.start, e.end, e.label_) for e in eg.reference.ents] for eg in entity_examples(nlp, data)]
 
 
 @pytest.mark.parametrize("scheme", ["BILUO", "BIO"])
 def test_overfitting_IO(scheme):
     nlp = ner_nlp(scheme=scheme)
-    egs = examples(nlp)
+    egs = entity_examples(nlp)
     _, losses = train(nlp, egs, steps=80)
     assert losses["crf_ner"] < 0.05
-    texts = [t for t, _ in TRAIN]
+    texts = [t for t, _ in ENTITIES]
     expected = gold_ents(nlp)
     assert ents_of(nlp.pipe(texts)) == expected
     scores = nlp.evaluate(egs)
@@ -65,7 +60,7 @@ def test_overfitting_IO(scheme):
 
 def test_token_annotations_and_span_group_survive_docbin():
     nlp = ner_nlp()
-    train(nlp, examples(nlp), steps=60)
+    train(nlp, entity_examples(nlp), steps=60)
     doc = nlp("Anna Smith visited Paris")
     assert [t.ent_iob_ for t in doc] == ["B", "I", "O", "B"]
     assert [t.ent_type_ for t in doc] == ["PER", "PER", "", "LOC"]
@@ -78,7 +73,7 @@ def test_token_annotations_and_span_group_survive_docbin():
 
 def test_threshold_drops_entities_from_ents_but_keeps_them_in_the_group():
     nlp = ner_nlp()
-    train(nlp, examples(nlp), steps=60)
+    train(nlp, entity_examples(nlp), steps=60)
     ner = nlp.get_pipe("crf_ner")
     doc = nlp("Anna Smith visited Lagos")
     probs = list(doc.spans["crf_ner"].attrs["scores"])
@@ -95,7 +90,7 @@ def test_entity_probabilities_in_a_mixed_batch_equal_the_full_forward_backward()
     """Confidences are computed only over the rows that have entities, cut to their
     length; the values equal those of forward-backward over the whole padded batch."""
     nlp = ner_nlp()
-    train(nlp, examples(nlp), steps=60)
+    train(nlp, entity_examples(nlp), steps=60)
     ner = nlp.get_pipe("crf_ner")
     texts = ["Nobody came", "They flew from Lagos to New York City with Anna Smith", "Anna", "Dogs bark"]
     docs = [nlp.make_doc(t) for t in texts]
@@ -113,7 +108,7 @@ def test_entity_probabilities_in_a_mixed_batch_equal_the_full_forward_backward()
 
 def test_kbest():
     nlp = ner_nlp()
-    train(nlp, examples(nlp), steps=60)
+    train(nlp, entity_examples(nlp), steps=60)
     ner = nlp.get_pipe("crf_ner")
     docs = [nlp.make_doc("Anna Smith visited Paris"), nlp.make_doc(""), nlp.make_doc("Bob")]
     result = ner.kbest(docs, k=4)
@@ -133,7 +128,7 @@ def test_kbest():
 
 def test_every_predicted_sequence_is_valid_even_untrained():
     nlp = ner_nlp()
-    train(nlp, examples(nlp), steps=1)
+    train(nlp, entity_examples(nlp), steps=1)
     ner = nlp.get_pipe("crf_ner")
     docs = [nlp.make_doc("a b c d e f g h i j k l"), nlp.make_doc("Paris Paris Paris")]
     for ids in ner.predict(docs).tag_ids:
@@ -149,7 +144,7 @@ def test_partial_annotation_is_not_taught_as_outside():
         ("Anna met Bob", ["U-PER", "O", "U-PER"]),
     ]
     nlp = ner_nlp()
-    egs = examples(nlp, data)
+    egs = entity_examples(nlp, data)
     ner = nlp.get_pipe("crf_ner")
     train(nlp, egs, steps=80)
     assert ner._gold_tags(egs[0]).tolist()[2] == MISSING
@@ -159,7 +154,7 @@ def test_partial_annotation_is_not_taught_as_outside():
 
 def test_docs_without_any_ner_annotation_are_ignored():
     nlp = ner_nlp()
-    egs = examples(nlp)
+    egs = entity_examples(nlp)
     train(nlp, egs, steps=2)
     unannotated = Example(nlp.make_doc("Anna visited Paris"), Doc(nlp.vocab, words=["Anna", "visited", "Paris"]))
     ner = nlp.get_pipe("crf_ner")
@@ -171,7 +166,7 @@ def test_docs_without_any_ner_annotation_are_ignored():
 def test_iob_and_doc_ents_gold_agree():
     nlp = ner_nlp(scheme="BIO")
     ner = nlp.get_pipe("crf_ner")
-    egs = examples(nlp)
+    egs = entity_examples(nlp)
     train(nlp, egs, steps=1)
     doc = nlp.make_doc("Anna Smith visited Paris")
     ref = nlp.make_doc("Anna Smith visited Paris")
@@ -182,7 +177,7 @@ def test_iob_and_doc_ents_gold_agree():
 
 def test_empty_docs():
     nlp = ner_nlp()
-    egs = examples(nlp)
+    egs = entity_examples(nlp)
     train(nlp, egs, steps=2)
     doc = nlp("")
     assert doc.ents == () and len(doc.spans["crf_ner"]) == 0
@@ -197,7 +192,7 @@ def test_errors():
     with pytest.raises(ValueError, match="Expected a threshold between 0 and 1, got 1.5"):
         ner_nlp(threshold=1.5)
     nlp = ner_nlp()
-    train(nlp, examples(nlp), steps=1)
+    train(nlp, entity_examples(nlp), steps=1)
     bad = Example.from_dict(nlp.make_doc("Acme rocks"), {"entities": ["U-PRODUCT", "O"]})
     with pytest.raises(ValueError, match="Gold entity label 'PRODUCT' in 'Acme rocks' is not one of the labels"):
         nlp.update([bad])
@@ -232,14 +227,14 @@ def test_local_output_layers_learn_without_constraints(output):
     decoded, and is repaired into spans), but they learn and give probabilities."""
     nlp = spacy.blank("en")
     nlp.add_pipe("crf_ner", config={"model": small_model(output=output)})
-    egs = examples(nlp)
+    egs = entity_examples(nlp)
     train(nlp, egs, steps=80)
     ner = nlp.get_pipe("crf_ner")
     net = ner.model.shims[0]._model
     if output == "memm":
         assert bool(net.crf.allowed.all())  # no structural mask
     assert nlp.evaluate(egs)["ents_f"] >= 0.9
-    docs = list(nlp.pipe([t for t, _ in TRAIN]))
+    docs = list(nlp.pipe([t for t, _ in ENTITIES]))
     for doc in docs:
         scores = doc.spans["crf_ner"].attrs["scores"]
         assert len(scores) == len(doc.spans["crf_ner"]) and all(0.0 <= s <= 1.0 for s in scores)
@@ -247,9 +242,9 @@ def test_local_output_layers_learn_without_constraints(output):
 
 def test_without_spans_key_no_span_group_and_no_forward_backward(monkeypatch):
     nlp = ner_nlp()
-    train(nlp, examples(nlp), steps=60)
+    train(nlp, entity_examples(nlp), steps=60)
     ner = nlp.get_pipe("crf_ner")
-    texts = [text for text, _ in TRAIN]
+    texts = [text for text, _ in ENTITIES]
     expected = ents_of(nlp.pipe(texts))
     ner.cfg["spans_key"] = None
 
