@@ -54,6 +54,7 @@ def build_sequence_labeler_v1(
     output: str = "crf",
     dropout: float = 0.5,
     variational_dropout: bool = False,
+    adversarial: float = 0.0,
     mixed_precision: bool = False,
     nO: Optional[int] = None,
 ) -> LabelerModelT:
@@ -82,6 +83,13 @@ def build_sequence_labeler_v1(
         Thinc layers (the tok2vec).
     variational_dropout (bool): Drop the same units at every token of a sequence (one
         mask per sequence, Gal & Ghahramani 2016) instead of independently per token.
+    adversarial (float): Adversarial training (Goodfellow et al. 2015; Yasunaga et al.
+        2018 for POS tagging): each update also trains on the batch with its encoder
+        input (word and character features) moved by this much in the direction that
+        most increases the loss, as a root mean square norm per token. 0 turns it off;
+        it doubles the network's share of the training time and changes nothing at
+        prediction. The word features of ``VocabHashEmbed.v1`` are layer-normalised,
+        so a token's features have a norm of about sqrt(width).
     mixed_precision (bool): Run the network under CUDA autocast. The CRF dynamic
         programmes always run in float32.
     nO (Optional[int]): Number of tags; inferred from the component's labels.
@@ -89,6 +97,11 @@ def build_sequence_labeler_v1(
     get_output_layer(output)  # validates the name
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"Expected 0 <= dropout < 1, got {dropout}.")
+    if not adversarial >= 0.0:
+        raise ValueError(
+            f"Expected adversarial >= 0 (the size of the perturbation per token; 0 is off), "
+            f"got {adversarial}."
+        )
     return Model(
         "crf_sequence_labeler",
         forward,
@@ -102,6 +115,7 @@ def build_sequence_labeler_v1(
             "output": output,
             "dropout": dropout,
             "variational_dropout": variational_dropout,
+            "adversarial": adversarial,
             "mixed_precision": mixed_precision,
             # Set by a component that restricts transitions (see `build_net`).
             "constraints": None,
@@ -171,6 +185,14 @@ def _use_mixed_precision(model: LabelerModelT) -> bool:
     if not model.attrs["mixed_precision"]:
         return False
     if model.ops.device_type == "gpu":
+        if model.attrs.get("adversarial", 0.0) > 0.0:
+            # Each backward pass unscales every parameter's gradient, so the second
+            # pass of an adversarial update would unscale the first one's again.
+            raise ValueError(
+                f"'{model.name}': adversarial = {model.attrs['adversarial']} and "
+                "mixed_precision = true cannot be combined, expected one of them off. Set "
+                "mixed_precision = false to train adversarially on the GPU."
+            )
         return True
     warnings.warn(
         f"'{model.name}': mixed_precision = true needs a GPU (CUDA autocast), got the "
@@ -244,6 +266,13 @@ def get_net(model: LabelerModelT) -> SequenceLabelerNet:
 def forward(
     model: LabelerModelT, docs: List[Doc], is_train: bool
 ) -> Tuple[LabelerOutput, Callable]:
+    """Run the tok2vec and the network.
+
+    The returned ``backprop(d_potentials, loss_grad=None)`` takes the gradient of the
+    loss with respect to every potential. With ``adversarial`` > 0 it also takes
+    ``loss_grad``, the component's LabelerOutput -> gradient function: it then runs
+    the network a second time on the perturbed input and backpropagates that loss too.
+    """
     tok2vec = model.get_ref("tok2vec")
     word_feats, bp_word_feats = tok2vec(docs, is_train)
     lengths = [len(doc) for doc in docs]
@@ -254,7 +283,7 @@ def forward(
         return [ops.alloc2f(*wf.shape) for wf in word_feats]
 
     if not keep:
-        return LabelerOutput(None, keep, lengths), lambda d: bp_word_feats(zero_grads())
+        return LabelerOutput(None, keep, lengths), lambda d, loss_grad=None: bp_word_feats(zero_grads())
 
     shim = model.shims[0]
     words = xp2torch(ops.pad([word_feats[i] for i in keep]), requires_grad=is_train)
@@ -266,31 +295,38 @@ def forward(
         spellings, char_index = torch.from_numpy(ids).to(device), torch.from_numpy(index).to(device)
     kept_lengths = [lengths[i] for i in keep]
     lengths_t = torch.tensor(kept_lengths, dtype=torch.long)
-    args = (words, spellings, char_index, lengths_t)
-    outputs, bp_net = shim(ArgsKwargs(args=args, kwargs={}), is_train)
     mask = (torch.arange(words.shape[1]).unsqueeze(0) < lengths_t.unsqueeze(1)).to(device)
-    emissions = outputs[0]
-    if len(outputs) > 1:
-        transitions, start, end = outputs[1:]
-    else:
-        K = emissions.shape[2]
-        transitions = emissions.new_zeros(K, K)
-        start = end = emissions.new_zeros(K)
-    potentials = CRFPotentials(emissions, mask, transitions, start, end)
+    epsilon = model.attrs.get("adversarial", 0.0)
+    # Zeros added to the encoder's input, to read the loss's gradient there.
+    probe = None
+    if is_train and epsilon > 0.0:
+        width = get_net(model).input_width
+        probe = torch.zeros(*words.shape[:2], width, device=device, requires_grad=True)
 
-    def backprop(d_potentials: Sequence[Optional[torch.Tensor]]) -> List[Doc]:
-        # Gradients for the tensors the network produced (emissions, and the CRF's
-        # transition scores when it has them), in the order it returned them.
-        grads = list(d_potentials)
-        pairs = [
-            (out, grad)
-            for out, grad in zip(outputs, [grads[0], *grads[2:5]])
-            if grad is not None and out.requires_grad
-        ]
-        d_inputs = bp_net(
-            ArgsKwargs(args=([o for o, _ in pairs],), kwargs={"grad_tensors": [g for _, g in pairs]})
-        )
+    def run_net(word_input: torch.Tensor, perturbation: Optional[torch.Tensor]):
+        args = (word_input, spellings, char_index, lengths_t)
+        outputs, bp_net = shim(ArgsKwargs(args=args, kwargs={"perturbation": perturbation}), is_train)
+        return outputs, _potentials(outputs, mask), bp_net
+
+    outputs, potentials, bp_net = run_net(words, probe)
+    result = LabelerOutput(potentials, keep, lengths)
+
+    def backprop(
+        d_potentials: Sequence[Optional[torch.Tensor]],
+        loss_grad: Optional[Callable[[LabelerOutput], Optional[CRFPotentials]]] = None,
+    ) -> List[Doc]:
+        d_inputs = _backprop_net(bp_net, outputs, d_potentials)
         d_words_t = d_inputs.args[0]
+        if probe is not None and loss_grad is not None and d_inputs.kwargs["perturbation"] is not None:
+            eta = adversarial_perturbation(d_inputs.kwargs["perturbation"], lengths_t, epsilon)
+            # A leaf of its own, so the two passes' gradients are not summed in place.
+            words_adv = words.detach().requires_grad_()
+            adv_outputs, adv_potentials, bp_adv = run_net(words_adv, eta)
+            d_adv = loss_grad(LabelerOutput(adv_potentials, keep, lengths))
+            if d_adv is not None:
+                d_adv_words = _backprop_net(bp_adv, adv_outputs, d_adv).args[0]
+                if d_adv_words is not None:
+                    d_words_t = d_adv_words if d_words_t is None else d_words_t + d_adv_words
         d_word_feats = zero_grads()
         if d_words_t is not None:
             d_words = torch2xp(d_words_t)
@@ -298,4 +334,52 @@ def forward(
                 d_word_feats[i] = d_words[row, : lengths[i]]
         return bp_word_feats(d_word_feats)
 
-    return LabelerOutput(potentials, keep, lengths), backprop
+    return result, backprop
+
+
+def _potentials(outputs: Sequence[torch.Tensor], mask: torch.Tensor) -> CRFPotentials:
+    """CRFPotentials from the network's outputs; zero transitions without a CRF."""
+    emissions = outputs[0]
+    if len(outputs) > 1:
+        transitions, start, end = outputs[1:]
+    else:
+        K = emissions.shape[2]
+        transitions = emissions.new_zeros(K, K)
+        start = end = emissions.new_zeros(K)
+    return CRFPotentials(emissions, mask, transitions, start, end)
+
+
+def _backprop_net(bp_net: Callable, outputs: Sequence[torch.Tensor], d_potentials) -> ArgsKwargs:
+    """Backpropagate the gradients of the potentials through the network.
+
+    RETURNS (ArgsKwargs): The gradients of the network's inputs (None where an input
+        needs none).
+    """
+    # Gradients for the tensors the network produced (emissions, and the CRF's
+    # transition scores when it has them), in the order it returned them.
+    grads = list(d_potentials)
+    pairs = [
+        (out, grad)
+        for out, grad in zip(outputs, [grads[0], *grads[2:5]])
+        if grad is not None and out.requires_grad
+    ]
+    return bp_net(ArgsKwargs(args=([o for o, _ in pairs],), kwargs={"grad_tensors": [g for _, g in pairs]}))
+
+
+def adversarial_perturbation(grad: torch.Tensor, lengths: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """The perturbation of adversarial training: each sequence's gradient, scaled to a
+    root mean square norm of ``epsilon`` per token (the norm of the whole sequence's
+    perturbation is ``epsilon * sqrt(length)``), so that tokens where the loss is most
+    sensitive move most (Miyato et al. 2017).
+
+    grad (torch.Tensor): Gradient of the loss at the encoder's input, shape (B, T, D),
+        0 at padding.
+    lengths (torch.Tensor): Shape (B,), on the CPU.
+    epsilon (float): Root mean square norm per token.
+    RETURNS (torch.Tensor): Shape (B, T, D), no gradient; 0 for a sequence whose
+        gradient is 0.
+    """
+    grad = grad.detach().float()
+    norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12)  # shape: (B,)
+    scale = epsilon * lengths.to(grad.device, grad.dtype).sqrt() / norms
+    return grad * scale[:, None, None]

@@ -216,7 +216,20 @@ class CRFPipe(TrainablePipe):
         set_dropout_rate(self.model, drop)
         scores, bp_scores = self.model.begin_update([eg.predicted for eg in examples])
         loss, d_scores = self.get_loss(examples, scores)
-        bp_scores(d_scores)
+        if self.model.attrs.get("adversarial", 0.0) > 0.0:
+            # Adversarial training: the model runs the network again on a perturbed
+            # input and needs the loss's gradient for that output too.
+            adversarial_key = f"{self.name}_adversarial"
+            losses.setdefault(adversarial_key, 0.0)
+
+            def adversarial_grad(perturbed: LabelerOutput) -> Optional[CRFPotentials]:
+                adversarial_loss, d_perturbed = self.get_loss(examples, perturbed)
+                losses[adversarial_key] += adversarial_loss
+                return d_perturbed
+
+            bp_scores(d_scores, loss_grad=adversarial_grad)
+        else:
+            bp_scores(d_scores)
         if sgd not in (None, False):
             self.finish_update(sgd)
         losses[self.name] += loss

@@ -112,3 +112,18 @@ def test_crf_ner_trains_on_the_gpu_with_constraints(on_gpu):
     assert predicted == [[(e.text, e.label_) for e in eg.reference.ents] for eg in examples]
     scores = nlp.evaluate(examples)
     assert scores["ents_f"] == 1.0
+
+
+def test_adversarial_training_runs_on_the_gpu(on_gpu):
+    nlp = tagger_nlp(small_model(adversarial=1.0))
+    examples = tagged_examples(nlp)
+    _, losses = train(nlp, examples, steps=60)
+    assert losses["crf_tagger"] < 0.5 and losses["crf_tagger_adversarial"] > 0.0
+    assert [[t.tag_ for t in doc] for doc in nlp.pipe([text for text, _ in TAGGED])] == [tags for _, tags in TAGGED]
+
+
+def test_adversarial_with_mixed_precision_says_to_turn_one_off(on_gpu):
+    nlp = tagger_nlp(small_model(adversarial=1.0, mixed_precision=True))
+    examples = tagged_examples(nlp)
+    with pytest.raises(ValueError, match="adversarial = 1.0 and mixed_precision = true cannot be combined"):
+        nlp.initialize(lambda: examples)

@@ -245,6 +245,8 @@ class SequenceLabelerNet(nn.Module):
         super().__init__()
         self.char_cnn = char_cnn
         width = word_width + (char_cnn.width if char_cnn is not None else 0)
+        # Width of the encoder's input (words and characters): the shape of a perturbation.
+        self.input_width = width
         self.variational_dropout = variational_dropout
         self.dropout = SequenceDropout(dropout) if variational_dropout else nn.Dropout(dropout)
         self.encoder = RNNEncoder(width, **encoder_args) if encoder_args is not None else None
@@ -272,11 +274,15 @@ class SequenceLabelerNet(nn.Module):
         spellings: Optional[Tensor],
         char_index: Optional[Tensor],
         lengths: Tensor,
+        perturbation: Optional[Tensor] = None,
     ) -> Tuple[Tensor, ...]:
         """words (Tensor): Shape (B, T, W). spellings (Optional[Tensor]): character ids
         of the batch's distinct spellings, shape (U, C). char_index (Optional[Tensor]):
         each token's row of ``spellings``, shape (B, T), -1 on padding. lengths
-        (Tensor): Shape (B,), on the CPU.
+        (Tensor): Shape (B,), on the CPU. perturbation (Optional[Tensor]): Added to
+        the encoder's input (words and character features concatenated) before
+        dropout, shape (B, T, input_width): adversarial training's perturbation, or
+        zeros that require grad to read the loss's gradient at that input.
 
         RETURNS (Tuple[Tensor, ...]): emissions (B, T, K; 0 at padding with an
             encoder), then transitions (K, K),
@@ -290,6 +296,8 @@ class SequenceLabelerNet(nn.Module):
             char_feats = x.new_zeros(*char_index.shape, self.char_cnn.width)
             char_feats[real] = self._char_features(spellings, char_index[real]).to(x.dtype)
             x = torch.cat([x, char_feats], dim=2)
+        if perturbation is not None:
+            x = x + perturbation.to(x.dtype)
         x = self.dropout(x)
         if self.encoder is None:
             emissions = self.emission(x)
