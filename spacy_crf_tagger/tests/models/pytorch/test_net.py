@@ -168,3 +168,29 @@ def test_variational_dropout_net_masks_per_sequence_in_training_only():
     net.eval()
     with torch.no_grad():
         assert torch.equal(net(words, None, None, lengths)[0], net(words, None, None, lengths)[0])
+
+
+def test_perturbation_is_added_to_the_words_and_characters_before_the_encoder():
+    torch.manual_seed(0)
+    encoder = {"cell": "lstm", "hidden_size": 5, "depth": 1, "bidirectional": True, "dropout": 0.0}
+    net = SequenceLabelerNet(4, 3, CharCNN(50, 5, 6, 3, dropout=0.0), encoder, dropout=0.0, use_transitions=True)
+    net.eval()
+    assert net.input_width == 4 + 6
+    words = torch.randn(2, 3, 4)
+    spellings = torch.randint(1, 50, (4, 5))
+    char_index = torch.tensor([[0, 1, 2], [3, 0, -1]])
+    lengths = torch.tensor([3, 2])
+    perturbation = torch.randn(2, 3, net.input_width)
+    perturbation[1, 2] = 0.0
+    with torch.no_grad():
+        got = net(words, spellings, char_index, lengths, perturbation=perturbation)[0]
+        chars = torch.zeros(2, 3, 6)
+        chars[char_index >= 0] = net.char_cnn(spellings)[char_index[char_index >= 0]]
+        x = torch.cat([words, chars], dim=2) + perturbation
+        rows = net.encoder(x, lengths)
+        want = net.emission(rows)
+        assert torch.allclose(got[0], want[0], atol=1e-5)
+        assert torch.allclose(got[1, :2], want[1, :2], atol=1e-5)
+        # Without a perturbation the output differs: it was not ignored.
+        plain = net(words, spellings, char_index, lengths)[0]
+        assert not torch.allclose(plain[0], got[0], atol=1e-3)
