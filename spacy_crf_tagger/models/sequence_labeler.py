@@ -185,7 +185,7 @@ def _use_mixed_precision(model: LabelerModelT) -> bool:
     if not model.attrs["mixed_precision"]:
         return False
     if model.ops.device_type == "gpu":
-        if model.attrs.get("adversarial", 0.0) > 0.0:
+        if model.attrs["adversarial"] > 0.0:
             # Each backward pass unscales every parameter's gradient, so the second
             # pass of an adversarial update would unscale the first one's again.
             raise ValueError(
@@ -296,7 +296,7 @@ def forward(
     kept_lengths = [lengths[i] for i in keep]
     lengths_t = torch.tensor(kept_lengths, dtype=torch.long)
     mask = (torch.arange(words.shape[1]).unsqueeze(0) < lengths_t.unsqueeze(1)).to(device)
-    epsilon = model.attrs.get("adversarial", 0.0)
+    epsilon = model.attrs["adversarial"]
     # Zeros added to the encoder's input, to read the loss's gradient there.
     probe = None
     if is_train and epsilon > 0.0:
