@@ -14,12 +14,14 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
+import numpy
 import torch
 from spacy.tokens import Doc
 from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchShim, torch2xp, xp2torch
 from thinc.types import Floats2d
 
 from .featurize import batch_char_ids
+from .language_model import VOCAB_ATTR, language_model_targets
 from .pytorch.crf import CRFPotentials
 from .pytorch.net import CharCNN, CharLSTM, SequenceLabelerNet
 from .pytorch.output_layers import get_output_layer
@@ -36,11 +38,14 @@ class LabelerOutput:
         local output layers.
     doc_index (List[int]): Batch position of each row of the potentials.
     lengths (List[int]): Length of every Doc in the batch.
+    language_model_loss (Optional[float]): The language-model objective's loss
+        (unweighted), in training with ``language_model`` > 0.
     """
 
     potentials: Optional[CRFPotentials]
     doc_index: List[int]
     lengths: List[int]
+    language_model_loss: Optional[float] = None
 
 
 LabelerModelT = Model[List[Doc], LabelerOutput]
@@ -55,6 +60,8 @@ def build_sequence_labeler_v1(
     dropout: float = 0.5,
     variational_dropout: bool = False,
     adversarial: float = 0.0,
+    language_model: float = 0.0,
+    language_model_words: int = 7500,
     mixed_precision: bool = False,
     nO: Optional[int] = None,
 ) -> LabelerModelT:
@@ -90,6 +97,16 @@ def build_sequence_labeler_v1(
         it doubles the network's share of the training time and changes nothing at
         prediction. The word features of ``VocabHashEmbed.v1`` are layer-normalised,
         so a token's features have a norm of about sqrt(width).
+    language_model (float): Weight of an auxiliary language-modelling loss (Rei 2017,
+        who used 0.1): in training, the encoder's forward states also predict the next
+        word and its backward states the previous one, out of the
+        ``language_model_words`` most frequent words of the training corpus. 0 turns
+        it off. It needs an encoder of depth 1 and word features that do not see
+        neighbouring tokens (not a listener to a shared tok2vec or transformer, nor
+        a window of tokens), or the next word would be in the input. Prediction is
+        unchanged.
+    language_model_words (int): Vocabulary of the language-modelling objective; the
+        rarer words share one class.
     mixed_precision (bool): Run the network under CUDA autocast. The CRF dynamic
         programmes always run in float32.
     nO (Optional[int]): Number of tags; inferred from the component's labels.
@@ -102,6 +119,36 @@ def build_sequence_labeler_v1(
             f"Expected adversarial >= 0 (the size of the perturbation per token; 0 is off), "
             f"got {adversarial}."
         )
+    if not language_model >= 0.0:
+        raise ValueError(
+            f"Expected language_model >= 0 (the weight of the language-modelling loss; 0 is "
+            f"off), got {language_model}."
+        )
+    if language_model > 0.0:
+        if language_model_words < 1:
+            raise ValueError(
+                f"Expected language_model_words >= 1 with language_model > 0, got {language_model_words}."
+            )
+        if encoder is None or encoder.depth != 1:
+            raise ValueError(
+                "language_model > 0 needs a recurrent encoder of depth 1 (a stacked "
+                "bidirectional layer reads the next word from the layer below), got "
+                f"{'no encoder' if encoder is None else 'depth ' + str(encoder.depth)}. "
+                "Set the encoder's depth = 1, or language_model = 0."
+            )
+        contextual = [
+            node.name
+            for node in tok2vec.walk()
+            if "listener" in node.name or (node.name == "expand_window" and node.attrs.get("window_size", 0) > 0)
+        ]
+        if contextual:
+            raise ValueError(
+                "language_model > 0 needs word features of each token alone, got features that "
+                f"see the neighbouring words ({', '.join(contextual)}: a listener or a window), "
+                "so the next word would be in the input. Give the component word features "
+                "without context (e.g. spacy-crf-tagger.VocabHashEmbed.v1, or LexicalFeatures.v1 "
+                "with window = 0), or set language_model = 0."
+            )
     return Model(
         "crf_sequence_labeler",
         forward,
@@ -116,6 +163,10 @@ def build_sequence_labeler_v1(
             "dropout": dropout,
             "variational_dropout": variational_dropout,
             "adversarial": adversarial,
+            "language_model": language_model,
+            "language_model_words": language_model_words,
+            # The vocabulary's sorted NORM hashes (count_language_model_words).
+            VOCAB_ATTR: numpy.zeros((0,), dtype="uint64"),
             "mixed_precision": mixed_precision,
             # Set by a component that restricts transitions (see `build_net`).
             "constraints": None,
@@ -172,11 +223,19 @@ def build_net(model: LabelerModelT) -> None:
         model.attrs["dropout"],
         use_transitions=output_layer.uses_transitions,
         variational_dropout=model.attrs["variational_dropout"],
+        language_model_words=language_model_words(model),
     )
     constraints = model.attrs["constraints"]
     if constraints is not None and net.crf is not None and output_layer.uses_constraints:
         net.crf.set_constraints(*(torch.tensor(c, dtype=torch.bool) for c in constraints))
     model._shims.append(AveragingPyTorchShim(net, mixed_precision=_use_mixed_precision(model)))
+
+
+def language_model_words(model: LabelerModelT) -> int:
+    """Vocabulary size of the network's language-model head; 0 when it has none."""
+    if model.attrs.get("language_model", 0.0) > 0.0:
+        return model.attrs["language_model_words"]
+    return 0
 
 
 def _use_mixed_precision(model: LabelerModelT) -> bool:
@@ -303,19 +362,34 @@ def forward(
         width = get_net(model).input_width
         probe = torch.zeros(*words.shape[:2], width, device=device, requires_grad=True)
 
-    def run_net(word_input: torch.Tensor, perturbation: Optional[torch.Tensor]):
-        args = (word_input, spellings, char_index, lengths_t)
-        outputs, bp_net = shim(ArgsKwargs(args=args, kwargs={"perturbation": perturbation}), is_train)
-        return outputs, _potentials(outputs, mask), bp_net
+    lm_targets = None
+    lm_weight = model.attrs.get("language_model", 0.0)
+    if is_train and lm_weight > 0.0 and len(model.attrs[VOCAB_ATTR]):
+        directions = len(get_net(model).language_model.output)
+        targets = language_model_targets([docs[i] for i in keep], model.attrs[VOCAB_ATTR], directions)
+        lm_targets = torch.from_numpy(targets).to(device)
 
-    outputs, potentials, bp_net = run_net(words, probe)
-    result = LabelerOutput(potentials, keep, lengths)
+    def run_net(word_input: torch.Tensor, perturbation: Optional[torch.Tensor], lm_targets=None):
+        args = (word_input, spellings, char_index, lengths_t)
+        kwargs = {"perturbation": perturbation, "lm_targets": lm_targets}
+        outputs, bp_net = shim(ArgsKwargs(args=args, kwargs=kwargs), is_train)
+        return outputs, _potentials(outputs[: len(outputs) - (lm_targets is not None)], mask), bp_net
+
+    outputs, potentials, bp_net = run_net(words, probe, lm_targets)
+    # The language-model loss, with the gradient it sends back: its weight.
+    extra: List[Tuple[torch.Tensor, torch.Tensor]] = []
+    lm_loss = None
+    if lm_targets is not None:
+        *outputs, lm_loss_t = outputs
+        lm_loss = float(lm_loss_t.detach())
+        extra = [(lm_loss_t, torch.tensor(lm_weight, dtype=lm_loss_t.dtype, device=device))]
+    result = LabelerOutput(potentials, keep, lengths, lm_loss)
 
     def backprop(
         d_potentials: Sequence[Optional[torch.Tensor]],
         loss_grad: Optional[Callable[[LabelerOutput], Optional[CRFPotentials]]] = None,
     ) -> List[Doc]:
-        d_inputs = _backprop_net(bp_net, outputs, d_potentials)
+        d_inputs = _backprop_net(bp_net, outputs, d_potentials, extra)
         d_words_t = d_inputs.args[0]
         if probe is not None and loss_grad is not None and d_inputs.kwargs["perturbation"] is not None:
             eta = adversarial_perturbation(d_inputs.kwargs["perturbation"], lengths_t, epsilon)
@@ -349,8 +423,14 @@ def _potentials(outputs: Sequence[torch.Tensor], mask: torch.Tensor) -> CRFPoten
     return CRFPotentials(emissions, mask, transitions, start, end)
 
 
-def _backprop_net(bp_net: Callable, outputs: Sequence[torch.Tensor], d_potentials) -> ArgsKwargs:
-    """Backpropagate the gradients of the potentials through the network.
+def _backprop_net(
+    bp_net: Callable,
+    outputs: Sequence[torch.Tensor],
+    d_potentials,
+    extra: Sequence[Tuple[torch.Tensor, torch.Tensor]] = (),
+) -> ArgsKwargs:
+    """Backpropagate the gradients of the potentials through the network, with those
+    of any ``extra`` (output, gradient) pairs (the language-model loss).
 
     RETURNS (ArgsKwargs): The gradients of the network's inputs (None where an input
         needs none).
@@ -363,6 +443,7 @@ def _backprop_net(bp_net: Callable, outputs: Sequence[torch.Tensor], d_potential
         for out, grad in zip(outputs, [grads[0], *grads[2:5]])
         if grad is not None and out.requires_grad
     ]
+    pairs.extend(extra)
     return bp_net(ArgsKwargs(args=([o for o, _ in pairs],), kwargs={"grad_tensors": [g for _, g in pairs]}))
 
 

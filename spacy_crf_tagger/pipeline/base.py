@@ -24,7 +24,8 @@ from .. import about
 from ..errors import format_docs
 from ..models.pytorch.crf import CRFPotentials
 from ..models.pytorch.output_layers import get_output_layer
-from ..models.sequence_labeler import LabelerOutput, build_net, is_built
+from ..models.language_model import count_language_model_words
+from ..models.sequence_labeler import LabelerOutput, build_net, is_built, language_model_words
 from ..models.tuned_vectors import count_vector_rows
 from ..models.vocab_embed import count_training_words
 from ..models.word_features import require_vectors
@@ -216,6 +217,9 @@ class CRFPipe(TrainablePipe):
         set_dropout_rate(self.model, drop)
         scores, bp_scores = self.model.begin_update([eg.predicted for eg in examples])
         loss, d_scores = self.get_loss(examples, scores)
+        if scores.language_model_loss is not None:
+            lm_key = f"{self.name}_language_model"
+            losses[lm_key] = losses.get(lm_key, 0.0) + scores.language_model_loss
         if self.model.attrs.get("adversarial", 0.0) > 0.0:
             # Adversarial training: the model runs the network again on a perturbed
             # input and needs the loss's gradient for that output too.
@@ -304,6 +308,8 @@ class CRFPipe(TrainablePipe):
         # A VocabHashEmbed learns which words (and vectors rows) the training data holds.
         count_training_words(self.model, (eg.predicted for eg in get_examples()))
         count_vector_rows(self.model, (eg.predicted for eg in get_examples()))
+        # The language-modelling objective's vocabulary: frequent training words.
+        count_language_model_words(self.model, (eg.predicted for eg in get_examples()))
         self.cfg["nI"] = self.model.get_dim("nI")
 
     # -- serialisation --------------------------------------------------------
@@ -320,11 +326,15 @@ class CRFPipe(TrainablePipe):
                 return None
             return {k: v for k, v in settings.items() if k not in NOT_IN_WEIGHTS}
 
-        return {
+        shape = {
             "char_cnn": weights_only(attrs["char_cnn"]),
             "encoder": weights_only(attrs["encoder"]),
             "output": attrs["output"],
         }
+        # Only with the objective on, so that what older versions saved still matches.
+        if language_model_words(self.model):
+            shape["language_model_words"] = language_model_words(self.model)
+        return shape
 
     def _saved_cfg(self) -> Dict[str, Any]:
         cfg = dict(self.cfg)
@@ -345,9 +355,9 @@ class CRFPipe(TrainablePipe):
         if saved_net is not None:
             current = self._net_shape()
             diffs = [
-                f"{key}: saved {saved_net.get(key)!r}, config {current[key]!r}"
-                for key in current
-                if saved_net.get(key) != current[key]
+                f"{key}: saved {saved_net.get(key)!r}, config {current.get(key)!r}"
+                for key in sorted(set(current) | set(saved_net))
+                if saved_net.get(key) != current.get(key)
             ]
             if diffs:
                 raise ValueError(

@@ -127,3 +127,12 @@ def test_adversarial_with_mixed_precision_says_to_turn_one_off(on_gpu):
     examples = tagged_examples(nlp)
     with pytest.raises(ValueError, match="adversarial = 1.0 and mixed_precision = true cannot be combined"):
         nlp.initialize(lambda: examples)
+
+
+@pytest.mark.parametrize("mixed_precision", [False, True])
+def test_language_model_objective_trains_on_the_gpu(on_gpu, mixed_precision):
+    nlp = tagger_nlp(small_model(language_model=0.1, mixed_precision=mixed_precision))
+    examples = tagged_examples(nlp)
+    _, losses = train(nlp, examples, steps=60)
+    assert losses["crf_tagger"] < 0.5 and losses["crf_tagger_language_model"] > 0.0
+    assert [[t.tag_ for t in doc] for doc in nlp.pipe([text for text, _ in TAGGED])] == [tags for _, tags in TAGGED]

@@ -5,6 +5,7 @@ spaCy or Thinc imports.
 from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
@@ -186,6 +187,43 @@ def scatter_rows(rows: Tensor, where: Tuple[Tensor, Tensor], B: int, T: int) -> 
     return padded
 
 
+class LanguageModelHead(nn.Module):
+    """The auxiliary language-modelling objective of Rei (2017): the forward direction's
+    state at each token predicts the next word, the backward direction's the previous
+    one, each through its own tanh layer and softmax over a vocabulary of frequent
+    words plus one class for all others. It trains the encoder on every token of the
+    labelled data, not only through the tags; it is not used at prediction.
+
+    hidden_size (int): Hidden units per direction of the encoder (H).
+    bidirectional (bool): Whether the encoder has a backward direction to predict the
+        previous word from.
+    n_words (int): Vocabulary size V; class V stands for every other word.
+    width (int): Width of the tanh layer (Rei: 50).
+    """
+
+    def __init__(self, hidden_size: int, bidirectional: bool, n_words: int, width: int = 50):
+        super().__init__()
+        self.hidden_size = hidden_size
+        directions = 2 if bidirectional else 1
+        self.hidden = nn.ModuleList(nn.Linear(hidden_size, width) for _ in range(directions))
+        self.output = nn.ModuleList(nn.Linear(width, n_words + 1) for _ in range(directions))
+
+    def forward(self, states: Tensor, targets: Tensor) -> Tensor:
+        """states (Tensor): Encoder output of N tokens, shape (N, directions * H): the
+        forward direction's units first. targets (Tensor): Word class to predict from
+        each direction, shape (directions, N): the next word (forward), the previous
+        word (backward); -1 where there is none.
+        RETURNS (Tensor): Cross-entropy summed over the predictions, a scalar.
+        """
+        loss = states.new_zeros((), dtype=torch.float32)
+        H = self.hidden_size
+        for d, (hidden, output) in enumerate(zip(self.hidden, self.output)):
+            keep = targets[d] >= 0
+            h = torch.tanh(hidden(states[keep, d * H : (d + 1) * H]))
+            loss = loss + F.cross_entropy(output(h).float(), targets[d][keep], reduction="sum")
+        return loss
+
+
 class SequenceDropout(nn.Module):
     """Variational dropout (Gal & Ghahramani 2016): one mask per sequence, shared by
     all its tokens, instead of one per token. Reimers & Gurevych (2017) found it the
@@ -230,6 +268,8 @@ class SequenceLabelerNet(nn.Module):
     use_transitions (bool): Whether to create transition scores (CRF) or not.
     variational_dropout (bool): One dropout mask per sequence (``SequenceDropout``)
         instead of one per token.
+    language_model_words (int): With an encoder of one layer, add a
+        ``LanguageModelHead`` over this many words (0: none).
     """
 
     def __init__(
@@ -241,6 +281,7 @@ class SequenceLabelerNet(nn.Module):
         dropout: float,
         use_transitions: bool,
         variational_dropout: bool = False,
+        language_model_words: int = 0,
     ):
         super().__init__()
         self.char_cnn = char_cnn
@@ -254,6 +295,19 @@ class SequenceLabelerNet(nn.Module):
             width = self.encoder.width
         self.emission = nn.Linear(width, n_tags)
         self.crf = LinearChainCRF(n_tags) if use_transitions else None
+        self.language_model: Optional[LanguageModelHead] = None
+        if language_model_words > 0:
+            if encoder_args is None or encoder_args["depth"] != 1:
+                # In a stacked bidirectional RNN the upper forward layer reads the lower
+                # backward one, so its state already knows the next word.
+                raise ValueError(
+                    "The language-model objective needs a recurrent encoder of depth 1, got "
+                    f"{'no encoder' if encoder_args is None else 'depth ' + str(encoder_args['depth'])}. "
+                    "Set the encoder's depth = 1, or language_model = 0."
+                )
+            self.language_model = LanguageModelHead(
+                encoder_args["hidden_size"], encoder_args["bidirectional"], language_model_words
+            )
 
     def _char_features(self, spellings: Tensor, index: Tensor) -> Tensor:
         """Character features of tokens given as rows of ``spellings``.
@@ -275,6 +329,7 @@ class SequenceLabelerNet(nn.Module):
         char_index: Optional[Tensor],
         lengths: Tensor,
         perturbation: Optional[Tensor] = None,
+        lm_targets: Optional[Tensor] = None,
     ) -> Tuple[Tensor, ...]:
         """words (Tensor): Shape (B, T, W). spellings (Optional[Tensor]): character ids
         of the batch's distinct spellings, shape (U, C). char_index (Optional[Tensor]):
@@ -283,10 +338,12 @@ class SequenceLabelerNet(nn.Module):
         the encoder's input (words and character features concatenated) before
         dropout, shape (B, T, input_width): adversarial training's perturbation, or
         zeros that require grad to read the loss's gradient at that input.
+        lm_targets (Optional[Tensor]): With a language-model head, the word class
+        each direction predicts at each token, shape (directions, B, T), -1 where none.
 
         RETURNS (Tuple[Tensor, ...]): emissions (B, T, K; 0 at padding with an
-            encoder), then transitions (K, K),
-            start (K,) and end (K,) when the net has a CRF.
+            encoder), then transitions (K, K), start (K,) and end (K,) when the net
+            has a CRF; with ``lm_targets``, last, the language-model loss (a scalar).
         """
         x = words
         if self.char_cnn is not None:
@@ -310,6 +367,13 @@ class SequenceLabelerNet(nn.Module):
             emissions = self.emission(rows)
             if where is not None:
                 emissions = scatter_rows(emissions, where, x.shape[0], x.shape[1])
-        if self.crf is None:
-            return (emissions,)
-        return (emissions, *self.crf())
+        outputs = (emissions,) if self.crf is None else (emissions, *self.crf())
+        if lm_targets is None:
+            return outputs
+        if self.language_model is None:
+            raise ValueError("Expected a network with a language-model head for lm_targets, got none.")
+        if where is None:
+            rows, targets = rows.flatten(0, 1), lm_targets.flatten(1, 2)
+        else:
+            targets = lm_targets[:, where[0], where[1]]
+        return (*outputs, self.language_model(rows, targets))

@@ -18,10 +18,10 @@ from ..pipeline.util import TAGGED, small_model, tagged_examples, tagger_nlp, tr
 EPSILON = 0.5
 
 
-def deterministic_tagger(epsilon: float):
+def deterministic_tagger(epsilon: float = 0.0, **changes):
     """An initialised tagger without dropout or unknown-word replacement, so that two
-    passes over the same batch see the same input."""
-    model = small_model(adversarial=epsilon, tok2vec={"width": 16, "rows": [500, 100, 100, 50], "unknown_rate": 0.0})
+    passes over the same batch see the same input; ``changes`` to the model block."""
+    model = small_model(adversarial=epsilon, **changes, tok2vec={"width": 16, "rows": [500, 100, 100, 50], "unknown_rate": 0.0})
     model["char_cnn"] = {"embed_size": 8, "filters": 8, "dropout": 0.0}
     nlp = tagger_nlp(model)
     examples = tagged_examples(nlp)
@@ -88,14 +88,7 @@ def test_adversarial_update_adds_the_loss_at_the_input_moved_along_its_gradient(
     expected = [a + b for a, b in zip(grads[:-1], adv_grads)]
     # The word features' gradient, both passes, taken back through the tok2vec.
     tok2vec = tagger.model.get_ref("tok2vec")
-    _, bp_feats = tok2vec.begin_update(docs)
-    bp_feats([expected[-1][row, : len(doc)].numpy() for row, doc in enumerate(docs)])
-    expected_tok2vec = tok2vec_grads(tok2vec, clear=True)
-
-    for param in params:
-        param.grad = None
-    losses = {}
-    tagger.update(examples, sgd=None, losses=losses)
+    losses, expected_tok2vec = update_from_scratch(tagger, examples, params, expected[-1])
     assert losses["crf_tagger"] == pytest.approx(clean_loss, rel=1e-5)
     assert losses["crf_tagger_adversarial"] == pytest.approx(adv_loss, rel=1e-5)
     assert losses["crf_tagger_adversarial"] > losses["crf_tagger"]
@@ -105,6 +98,22 @@ def test_adversarial_update_adds_the_loss_at_the_input_moved_along_its_gradient(
     assert got_tok2vec.keys() == expected_tok2vec.keys() and got_tok2vec
     for key, want in expected_tok2vec.items():
         numpy.testing.assert_allclose(got_tok2vec[key], want, rtol=1e-4, atol=1e-6)
+
+
+def update_from_scratch(tagger, examples, params, d_words):
+    """The Thinc tok2vec's gradients for the word features' gradient ``d_words`` (B, T,
+    W), computed by hand; then one ``update`` (no optimiser) from zeroed gradients.
+    RETURNS: The update's losses and those tok2vec gradients."""
+    docs = [eg.predicted for eg in examples]
+    tok2vec = tagger.model.get_ref("tok2vec")
+    _, bp_feats = tok2vec.begin_update(docs)
+    bp_feats([d_words[row, : len(doc)].numpy() for row, doc in enumerate(docs)])
+    expected_tok2vec = tok2vec_grads(tok2vec, clear=True)
+    for param in params:
+        param.grad = None
+    losses = {}
+    tagger.update(examples, sgd=None, losses=losses)
+    return losses, expected_tok2vec
 
 
 def tok2vec_grads(tok2vec, clear: bool = False):
