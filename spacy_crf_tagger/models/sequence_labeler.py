@@ -370,20 +370,22 @@ def forward(
         lm_targets = torch.from_numpy(targets).to(device)
 
     def run_net(word_input: torch.Tensor, perturbation: Optional[torch.Tensor], lm_targets=None):
+        """RETURNS: The outputs that make the potentials, the potentials, the
+        language-model loss (None without lm_targets) and the network's backprop."""
         args = (word_input, spellings, char_index, lengths_t)
         kwargs = {"perturbation": perturbation, "lm_targets": lm_targets}
         outputs, bp_net = shim(ArgsKwargs(args=args, kwargs=kwargs), is_train)
-        return outputs, _potentials(outputs[: len(outputs) - (lm_targets is not None)], mask), bp_net
+        lm_loss = None
+        if lm_targets is not None:
+            *outputs, lm_loss = outputs
+        return outputs, _potentials(outputs, mask), lm_loss, bp_net
 
-    outputs, potentials, bp_net = run_net(words, probe, lm_targets)
+    outputs, potentials, lm_loss, bp_net = run_net(words, probe, lm_targets)
     # The language-model loss, with the gradient it sends back: its weight.
     extra: List[Tuple[torch.Tensor, torch.Tensor]] = []
-    lm_loss = None
-    if lm_targets is not None:
-        *outputs, lm_loss_t = outputs
-        lm_loss = float(lm_loss_t.detach())
-        extra = [(lm_loss_t, torch.tensor(lm_weight, dtype=lm_loss_t.dtype, device=device))]
-    result = LabelerOutput(potentials, keep, lengths, lm_loss)
+    if lm_loss is not None:
+        extra = [(lm_loss, torch.tensor(lm_weight, dtype=lm_loss.dtype, device=device))]
+    result = LabelerOutput(potentials, keep, lengths, None if lm_loss is None else float(lm_loss.detach()))
 
     def backprop(
         d_potentials: Sequence[Optional[torch.Tensor]],
@@ -395,7 +397,7 @@ def forward(
             eta = adversarial_perturbation(d_inputs.kwargs["perturbation"], lengths_t, epsilon)
             # A leaf of its own, so the two passes' gradients are not summed in place.
             words_adv = words.detach().requires_grad_()
-            adv_outputs, adv_potentials, bp_adv = run_net(words_adv, eta)
+            adv_outputs, adv_potentials, _, bp_adv = run_net(words_adv, eta)
             d_adv = loss_grad(LabelerOutput(adv_potentials, keep, lengths))
             if d_adv is not None:
                 d_adv_words = _backprop_net(bp_adv, adv_outputs, d_adv).args[0]

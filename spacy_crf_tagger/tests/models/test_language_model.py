@@ -157,6 +157,16 @@ def test_tagger_with_the_objective_trains_and_reloads(tmp_path):
         without.get_pipe("crf_tagger").from_disk(tmp_path / "crf_tagger")
 
 
+def test_the_objective_combines_with_adversarial_training():
+    nlp = tagger_nlp(small_model(language_model=0.1, adversarial=0.5))
+    examples = tagged_examples(nlp)
+    _, losses = train(nlp, examples, steps=60)
+    assert losses["crf_tagger"] < 0.5
+    assert losses["crf_tagger_language_model"] > 0 and losses["crf_tagger_adversarial"] > 0
+    texts = [text for text, _ in TAGGED]
+    assert [[t.tag_ for t in doc] for doc in nlp.pipe(texts)] == [tags for _, tags in TAGGED]
+
+
 def test_a_pipeline_saved_without_the_objective_loads_as_before():
     nlp = tagger_nlp()
     nlp.initialize(lambda: tagged_examples(nlp))
