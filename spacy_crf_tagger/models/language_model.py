@@ -37,22 +37,25 @@ def language_model_targets(docs: List[Doc], vocab: numpy.ndarray, directions: in
     """The word class each direction of the encoder predicts at each token.
 
     docs (List[Doc]): Non-empty Docs, the rows of the padded batch.
-    vocab (numpy.ndarray): Sorted NORM hashes (uint64), V of them; a word outside
-        them is class V.
+    vocab (numpy.ndarray): Sorted NORM hashes (uint64), V >= 1 of them; a word
+        outside them is class V.
     directions (int): 1 (next word only) or 2 (next word, then previous word).
     RETURNS (numpy.ndarray): Shape (directions, B, T), int64: at token t of a Doc the
         class of token t + 1 (row 0) and of token t - 1 (row 1); -1 at padding, after
         the last token and before the first.
     """
-    T = max(len(doc) for doc in docs)
-    targets = numpy.full((directions, len(docs), T), -1, dtype="int64")
-    V = len(vocab)
-    for row, doc in enumerate(docs):
-        norms = doc.to_array(NORM).astype("uint64")
-        at = numpy.searchsorted(vocab, norms).clip(max=max(V - 1, 0))
-        classes = numpy.where(vocab[at] == norms, at, V) if V else numpy.zeros(len(norms), "int64")
-        n = len(doc)
-        targets[0, row, : n - 1] = classes[1:]
-        if directions == 2:
-            targets[1, row, 1:n] = classes[:-1]
+    lengths = numpy.array([len(doc) for doc in docs])
+    norms = numpy.concatenate([doc.to_array(NORM) for doc in docs]).astype("uint64")
+    at = numpy.searchsorted(vocab, norms).clip(max=len(vocab) - 1)
+    classes = numpy.where(vocab[at] == norms, at, len(vocab))
+    # Each token's Doc (row) and position in it (col).
+    row = numpy.repeat(numpy.arange(len(docs)), lengths)
+    col = numpy.arange(len(norms)) - numpy.repeat(numpy.cumsum(lengths) - lengths, lengths)
+    targets = numpy.full((directions, len(docs), int(lengths.max())), -1, dtype="int64")
+    # A token's class is the next-word target of the token before it, and the
+    # previous-word target of the token after it.
+    later, earlier = col > 0, col < lengths[row] - 1
+    targets[0, row[later], col[later] - 1] = classes[later]
+    if directions == 2:
+        targets[1, row[earlier], col[earlier] + 1] = classes[earlier]
     return targets

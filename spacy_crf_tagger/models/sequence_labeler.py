@@ -363,7 +363,7 @@ def forward(
         probe = torch.zeros(*words.shape[:2], width, device=device, requires_grad=True)
 
     lm_targets = None
-    lm_weight = model.attrs.get("language_model", 0.0)
+    lm_weight = model.attrs["language_model"]
     if is_train and lm_weight > 0.0 and len(model.attrs[VOCAB_ATTR]):
         directions = len(get_net(model).language_model.output)
         targets = language_model_targets([docs[i] for i in keep], model.attrs[VOCAB_ATTR], directions)
@@ -382,9 +382,7 @@ def forward(
 
     outputs, potentials, lm_loss, bp_net = run_net(words, probe, lm_targets)
     # The language-model loss, with the gradient it sends back: its weight.
-    extra: List[Tuple[torch.Tensor, torch.Tensor]] = []
-    if lm_loss is not None:
-        extra = [(lm_loss, torch.tensor(lm_weight, dtype=lm_loss.dtype, device=device))]
+    extra = [] if lm_loss is None else [(lm_loss, torch.tensor(lm_weight, dtype=lm_loss.dtype, device=device))]
     result = LabelerOutput(potentials, keep, lengths, None if lm_loss is None else float(lm_loss.detach()))
 
     def backprop(
