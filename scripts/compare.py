@@ -9,6 +9,9 @@ Systems, for each task (`tagger`: token.tag, `ner`: entities):
   spacy-efficiency   spaCy's `tagger` / `ner` from `spacy init config -p TASK -o efficiency`
   spacy-accuracy     the same with `-o accuracy` (CNN tok2vec without `-G`)
   crf                ours, `configs/tagger.cfg` / `configs/ner.cfg`
+  crf-accuracy       ours, `configs/TASK_accuracy.cfg` (`tagger_accuracy.cfg`: character
+                     BiLSTM + language-modelling objective); only for tasks that have one,
+                     and only when named in --systems
 
 Everything that decides the comparison is the same for all of them, on one machine
 in one run: the corpus, `[training]` max_steps / eval_frequency (patience off, no
@@ -47,7 +50,8 @@ from thinc.api import Config
 import benchmark_utils as bu
 
 ROOT = Path(__file__).resolve().parent.parent
-SYSTEMS = ("spacy-efficiency", "spacy-accuracy", "crf")
+SYSTEMS = ("spacy-efficiency", "spacy-accuracy", "crf", "crf-accuracy")
+DEFAULT_SYSTEMS = ("spacy-efficiency", "spacy-accuracy", "crf")
 PRESETS = {"spacy-efficiency": "efficiency", "spacy-accuracy": "accuracy"}
 TASK_TITLES = {"tagger": "Part-of-speech tagging", "ner": "Named entity recognition"}
 # Where spaCy's CPU presets keep the word features of their shared tok2vec.
@@ -55,9 +59,11 @@ PRESET_EMBED = ("components", "tok2vec", "model", "embed")
 
 
 def system_label(task: str, system: str) -> str:
-    """ "spaCy tagger (efficiency)", ..., "crf_ner"."""
+    """ "spaCy tagger (efficiency)", ..., "crf_ner", "crf_tagger (accuracy)"."""
     if system == "crf":
         return f"crf_{task}"
+    if system == "crf-accuracy":
+        return f"crf_{task} (accuracy)"
     return f"spaCy {task} ({PRESETS[system]})"
 
 
@@ -116,6 +122,16 @@ def prepare_config(
         # With vectors, a task's own vectors config where there is one (ner_vectors.cfg).
         with_vectors = configs_dir / f"{task}_vectors.cfg"
         config = with_vectors if static_vectors and with_vectors.exists() else ours
+        return config, {"system.static_vectors": static_vectors}
+    if system == "crf-accuracy":
+        config = configs_dir / f"{task}_accuracy.cfg"
+        if not config.exists():
+            have = sorted(p.name for p in configs_dir.glob("*_accuracy.cfg"))
+            raise FileNotFoundError(
+                f"Expected {config} for the system crf-accuracy, got no such file (accuracy "
+                f"configs here: {', '.join(have) or 'none'}). Leave crf-accuracy out of "
+                f"--systems for the {task} task."
+            )
         return config, {"system.static_vectors": static_vectors}
     out_dir.mkdir(parents=True, exist_ok=True)
     raw = out_dir / f"{task}-{system}-init.cfg"
@@ -318,7 +334,7 @@ def plot(records: Sequence[Mapping[str, Any]], tasks: Sequence[str], path: Path)
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     bu.add_common_args(ap, ROOT / "configs")
-    ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"from {','.join(SYSTEMS)}")
+    ap.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS), help=f"from {','.join(SYSTEMS)}")
     ap.add_argument("--speed-batch-size", type=int, default=64, help="docs per batch in `spacy benchmark speed`")
     ap.add_argument("--speed-batches", type=int, default=30, help="batches timed (spaCy requires >= 30)")
     args = ap.parse_args(argv)

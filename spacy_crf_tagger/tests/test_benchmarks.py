@@ -260,6 +260,19 @@ def test_our_config_with_and_without_vectors(compare, tmp_path, task, static_vec
     assert overrides == {"system.static_vectors": static_vectors}
 
 
+def test_our_accuracy_config(compare, tmp_path):
+    path, overrides = compare.prepare_config("tagger", "crf-accuracy", ROOT / "configs", tmp_path, "en", True, {})
+    assert path == ROOT / "configs" / "tagger_accuracy.cfg"
+    assert overrides == {"system.static_vectors": True}
+    assert compare.system_label("tagger", "crf-accuracy") == "crf_tagger (accuracy)"
+    assert "crf-accuracy" not in compare.parse_args(["corpus", "out", "training"]).systems
+
+
+def test_accuracy_system_without_a_config_says_what_to_do(compare, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"ner_accuracy.cfg.*configs here: tagger_accuracy.cfg.*Leave crf-accuracy out"):
+        compare.prepare_config("ner", "crf-accuracy", ROOT / "configs", tmp_path, "en", False, {})
+
+
 def test_adapt_preset_says_what_it_expected(compare):
     with pytest.raises(ValueError, match=r"Expected spaCy's preset config to have \[components.tok2vec.model.embed\]"):
         compare.adapt_preset(Config({"components": {}}), Config(), False)

@@ -60,6 +60,7 @@ def test_component_default_is_the_shipped_model(factory, name):
 # tiny local BERT as their model).
 PIPELINES = {
     "tagger.cfg": ["crf_tagger"],
+    "tagger_accuracy.cfg": ["crf_tagger"],
     "ner.cfg": ["crf_ner"],
     "ner_vectors.cfg": ["crf_ner"],
     "both.cfg": ["crf_tagger", "crf_ner"],
@@ -90,11 +91,12 @@ def test_config_validates_and_initialises(name, pipe_names, tmp_path, request):
     assert all(nlp.get_pipe(name).labels for name in pipe_names if name != "transformer")
 
 
-def test_tagger_config_trains_through_the_cli(tmp_path):
+@pytest.mark.parametrize("name", ["tagger.cfg", "tagger_accuracy.cfg"])
+def test_tagger_config_trains_through_the_cli(name, tmp_path):
     corpus = write_tagged_corpus(tmp_path / "train.spacy")
     out = tmp_path / "out"
     cmd = [
-        sys.executable, "-m", "spacy", "train", str(CONFIGS / "tagger.cfg"),
+        sys.executable, "-m", "spacy", "train", str(CONFIGS / name),
         "--output", str(out),
         "--paths.train", str(corpus), "--paths.dev", str(corpus),
         "--training.max_steps", "12", "--training.eval_frequency", "6",
@@ -105,3 +107,6 @@ def test_tagger_config_trains_through_the_cli(tmp_path):
     nlp = spacy.load(out / "model-last")
     doc = nlp("I like green eggs")
     assert all(token.tag_ in nlp.get_pipe("crf_tagger").labels for token in doc)
+    # The language-modelling vocabulary is counted at initialisation and saved.
+    language_model = load_config(CONFIGS / name)["components"]["crf_tagger"]["model"].get("language_model", 0.0)
+    assert (len(nlp.get_pipe("crf_tagger").model.attrs["language_model_vocab"]) > 0) == (language_model > 0)
