@@ -69,7 +69,7 @@ def main() -> None:
         choices=["true", "false"],
         default="false",
         help="CoNLL NER: one sentence per Doc, ignoring -DOCSTART- document boundaries "
-        "(on CoNLL-2003 this trained better than whole documents: see the README's results)",
+        "(on CoNLL-2003 this trained better than whole documents: see docs/results.md)",
     )
     args = ap.parse_args()
     if not args.data_dir.is_dir():
