@@ -149,6 +149,16 @@ class CRFPipe(TrainablePipe):
                 results[i] = result
         return self._collect(results)
 
+    def decode(self, out: LabelerOutput):
+        """Decode one output of ``self.model.predict(docs)``: what ``set_annotations``
+        reads for those Docs. ``predict`` does this for groups of similar length; call
+        it directly to decode potentials changed outside the model, e.g. averaged over
+        several models (``scripts/ensemble.py``).
+        """
+        if out.potentials is None:
+            return self._collect([self._empty_result() for _ in out.lengths])
+        return self._collect(self._decode(out))
+
     def _empty_result(self):
         """The prediction for an empty Doc."""
         return numpy.zeros((0,), dtype="int64")

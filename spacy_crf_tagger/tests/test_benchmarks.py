@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
+import torch
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
-from thinc.api import Config
+from thinc.api import Config, fix_random_seed
 
 ROOT = Path(__file__).parents[2]
 SCRIPTS = ROOT / "scripts"
@@ -546,3 +547,85 @@ def test_init_glove_vectors_adds_cased_keys_and_creates_parent_folders(tmp_path,
     for word in ("paris", "Paris", "PARIS"):
         assert vectors.find(key=word) == 0
     assert vectors.find(key="The") == vectors.find(key="the") == 1
+
+
+# -- ensemble -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ensemble():
+    return load_script("ensemble")
+
+
+def test_pool_averages_the_crf_scores(ensemble):
+    from spacy_crf_tagger.models.sequence_labeler import LabelerOutput
+
+    from .util import random_potentials
+
+    a, b = random_potentials(2, 4, 3, seed=0), random_potentials(2, 4, 3, seed=1)
+    pooled = ensemble.pool([LabelerOutput(a, [0, 1], [4, 3]), LabelerOutput(b, [0, 1], [4, 3])])
+    for field in ("emissions", "transitions", "start", "end"):
+        assert torch.allclose(getattr(pooled.potentials, field), (getattr(a, field) + getattr(b, field)) / 2)
+    assert torch.equal(pooled.potentials.mask, a.mask) and pooled.lengths == [4, 3]
+    with pytest.raises(ValueError, match="Expected outputs for the same Docs"):
+        ensemble.pool([LabelerOutput(a, [0, 1], [4, 3]), LabelerOutput(b, [0, 1], [4, 2])])
+
+
+def saved_tagger(path: Path, seed: int, tags=None) -> Path:
+    from .pipeline.util import TAGGED, tagged_examples, tagger_nlp, train
+
+    fix_random_seed(seed)
+    nlp = tagger_nlp()
+    train(nlp, tagged_examples(nlp, TAGGED if tags is None else tags), steps=8)
+    nlp.to_disk(path)
+    return path
+
+
+def tagged_corpus(path: Path) -> Path:
+    from .pipeline.util import TAGGED
+
+    nlp = spacy.blank("en")
+    DocBin(docs=[Doc(nlp.vocab, words=text.split(), tags=tags) for text, tags in TAGGED]).to_disk(path)
+    return path
+
+
+def test_a_model_pooled_with_itself_scores_as_spacy_scores_it(ensemble, tmp_path):
+    from spacy.training import Corpus
+
+    corpus = tagged_corpus(tmp_path / "test.spacy")
+    model = saved_tagger(tmp_path / "a", seed=0)
+    result = ensemble.pooled_scores(corpus, [str(model), str(model)])
+    nlp = spacy.load(model)
+    expected = nlp.evaluate(list(Corpus(corpus)(nlp)))["tag_acc"]  # what `spacy benchmark accuracy` computes
+    assert result["component"] == "crf_tagger"
+    assert [r["scores"]["tag_acc"] for r in result["models"]] == [expected, expected]
+    assert result["pooled"]["tag_acc"] == pytest.approx(expected)
+    # two different models: the script runs end to end and writes its JSON
+    other = saved_tagger(tmp_path / "b", seed=1)
+    ensemble.main([str(corpus), str(tmp_path / "out" / "pooled.json"), str(model), str(other)])
+    written = json.loads((tmp_path / "out" / "pooled.json").read_text())
+    assert 0.0 <= written["pooled"]["tag_acc"] <= 1.0 and len(written["models"]) == 2
+
+
+def test_ner_pooled_with_itself_scores_as_alone(ensemble, tmp_path):
+    from .pipeline.util import entity_examples, train
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("crf_ner", config={"model": TINY_MODEL})
+    examples = entity_examples(nlp)
+    train(nlp, examples, steps=10)
+    nlp.to_disk(tmp_path / "ner")
+    DocBin(docs=[eg.reference for eg in examples]).to_disk(tmp_path / "test.spacy")
+    result = ensemble.pooled_scores(tmp_path / "test.spacy", [str(tmp_path / "ner")] * 2)
+    assert result["component"] == "crf_ner"
+    assert result["pooled"]["ents_f"] == pytest.approx(result["models"][0]["scores"]["ents_f"])
+
+
+def test_pooling_says_what_to_do(ensemble, tmp_path):
+    corpus = tagged_corpus(tmp_path / "test.spacy")
+    model = saved_tagger(tmp_path / "a", seed=0)
+    fewer = saved_tagger(tmp_path / "b", seed=0, tags=[("Dogs bark", ["NNS", "VBP"])])
+    with pytest.raises(ValueError, match=r"Expected every model to use the tags of .*a \(8 tags\), got 2 different ones in .*b\. Pool models"):
+        ensemble.pooled_scores(corpus, [str(model), str(fewer)])
+    with pytest.raises(ValueError, match=r"Expected the component 'crf_ner' in the pipeline, got CRF components \['crf_tagger'\]"):
+        ensemble.pooled_scores(corpus, [str(model)], component="crf_ner")

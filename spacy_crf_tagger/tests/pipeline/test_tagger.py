@@ -219,6 +219,18 @@ def test_empty_docs():
     nlp.update(empty + examples)
 
 
+def test_decode_of_a_model_output_is_what_predict_gives():
+    nlp = tagger_nlp()
+    train(nlp, tagged_examples(nlp), steps=5)
+    tagger = nlp.get_pipe("crf_tagger")
+    docs = [nlp.make_doc(t) for t in ["I like eggs", "", "She reads old books quickly"]]
+    decoded = tagger.decode(tagger.model.predict(docs))
+    assert [d.tolist() for d in decoded] == [d.tolist() for d in tagger.predict(docs)]
+    assert [len(d) for d in decoded] == [3, 0, 5]
+    # a batch of empty Docs has no potentials, and decodes to empty tag sequences
+    assert [len(d) for d in tagger.decode(tagger.model.predict([nlp.make_doc("")] * 2))] == [0, 0]
+
+
 def test_partial_and_misaligned_gold():
     nlp = tagger_nlp()
     tagger = nlp.get_pipe("crf_tagger")
