@@ -10,8 +10,10 @@ Systems, for each task (`tagger`: token.tag, `ner`: entities):
   spacy-accuracy     the same with `-o accuracy` (CNN tok2vec without `-G`)
   crf                ours, `configs/tagger.cfg` / `configs/ner.cfg`
   crf-accuracy       ours, `configs/TASK_accuracy.cfg` (`tagger_accuracy.cfg`: character
-                     BiLSTM + language-modelling objective); only for tasks that have one,
-                     and only when named in --systems
+                     BiLSTM + language-modelling objective), with --vectors
+                     `configs/TASK_vectors_accuracy.cfg` where there is one
+                     (`ner_vectors_accuracy.cfg`: character BiLSTM); only for tasks that
+                     have one, and only when named in --systems
 
 Everything that decides the comparison is the same for all of them, on one machine
 in one run: the corpus, `[training]` max_steps / eval_frequency (patience off, no
@@ -124,13 +126,17 @@ def prepare_config(
         config = with_vectors if static_vectors and with_vectors.exists() else ours
         return config, {"system.static_vectors": static_vectors}
     if system == "crf-accuracy":
-        config = configs_dir / f"{task}_accuracy.cfg"
+        # With vectors, a task's own vectors accuracy config where there is one
+        # (ner_vectors_accuracy.cfg), as for crf.
+        with_vectors = configs_dir / f"{task}_vectors_accuracy.cfg"
+        config = with_vectors if static_vectors and with_vectors.exists() else configs_dir / f"{task}_accuracy.cfg"
         if not config.exists():
             have = sorted(p.name for p in configs_dir.glob("*_accuracy.cfg"))
+            hint = f", or give vectors to train {with_vectors.name}" if with_vectors.exists() else ""
             raise FileNotFoundError(
                 f"Expected {config} for the system crf-accuracy, got no such file (accuracy "
                 f"configs here: {', '.join(have) or 'none'}). Leave crf-accuracy out of "
-                f"--systems for the {task} task."
+                f"--systems for the {task} task{hint}."
             )
         return config, {"system.static_vectors": static_vectors}
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -252,25 +252,24 @@ def test_adapt_preset(compare, optimize, static_vectors):
     Config().from_str(adapted.to_str())  # interpolates
 
 
-@pytest.mark.parametrize("task,static_vectors,expected", [
-    ("ner", False, "ner.cfg"), ("ner", True, "ner_vectors.cfg"), ("tagger", True, "tagger.cfg"),
+@pytest.mark.parametrize("system,task,static_vectors,expected", [
+    ("crf", "ner", False, "ner.cfg"), ("crf", "ner", True, "ner_vectors.cfg"), ("crf", "tagger", True, "tagger.cfg"),
+    ("crf-accuracy", "tagger", True, "tagger_accuracy.cfg"), ("crf-accuracy", "tagger", False, "tagger_accuracy.cfg"),
+    ("crf-accuracy", "ner", True, "ner_vectors_accuracy.cfg"),
 ])
-def test_our_config_with_and_without_vectors(compare, tmp_path, task, static_vectors, expected):
-    path, overrides = compare.prepare_config(task, "crf", ROOT / "configs", tmp_path, "en", static_vectors, {})
+def test_our_configs_with_and_without_vectors(compare, tmp_path, system, task, static_vectors, expected):
+    path, overrides = compare.prepare_config(task, system, ROOT / "configs", tmp_path, "en", static_vectors, {})
     assert path == ROOT / "configs" / expected
     assert overrides == {"system.static_vectors": static_vectors}
 
 
-def test_our_accuracy_config(compare, tmp_path):
-    path, overrides = compare.prepare_config("tagger", "crf-accuracy", ROOT / "configs", tmp_path, "en", True, {})
-    assert path == ROOT / "configs" / "tagger_accuracy.cfg"
-    assert overrides == {"system.static_vectors": True}
+def test_our_accuracy_system_is_opt_in(compare):
     assert compare.system_label("tagger", "crf-accuracy") == "crf_tagger (accuracy)"
     assert "crf-accuracy" not in compare.parse_args(["corpus", "out", "training"]).systems
 
 
 def test_accuracy_system_without_a_config_says_what_to_do(compare, tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"ner_accuracy.cfg.*configs here: tagger_accuracy.cfg.*Leave crf-accuracy out"):
+    with pytest.raises(FileNotFoundError, match=r"ner_accuracy.cfg.*configs here: ner_vectors_accuracy.cfg, tagger_accuracy.cfg\). Leave crf-accuracy out of --systems for the ner task, or give vectors to train ner_vectors_accuracy.cfg\."):
         compare.prepare_config("ner", "crf-accuracy", ROOT / "configs", tmp_path, "en", False, {})
 
 

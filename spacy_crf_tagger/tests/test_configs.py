@@ -68,6 +68,14 @@ def test_tagger_accuracy_config_is_tagger_cfg_but_for_the_characters_and_the_obj
     assert fast_model == accurate_model
 
 
+def test_ner_vectors_accuracy_config_is_ner_vectors_cfg_but_for_the_characters():
+    base, accurate = (load_config(CONFIGS / name, interpolate=False) for name in ("ner_vectors.cfg", "ner_vectors_accuracy.cfg"))
+    base_chars, accurate_chars = (c["components"]["crf_ner"]["model"].pop("char_cnn") for c in (base, accurate))
+    assert base == accurate
+    assert accurate_chars["@architectures"] == "spacy-crf-tagger.CharLSTM.v1"
+    assert base_chars["@architectures"] == "spacy-crf-tagger.CharCNN.v1"
+
+
 # Every file in configs/ (the transformer ones need spacy-transformers and take the
 # tiny local BERT as their model).
 PIPELINES = {
@@ -75,6 +83,7 @@ PIPELINES = {
     "tagger_accuracy.cfg": ["crf_tagger"],
     "ner.cfg": ["crf_ner"],
     "ner_vectors.cfg": ["crf_ner"],
+    "ner_vectors_accuracy.cfg": ["crf_ner"],
     "both.cfg": ["crf_tagger", "crf_ner"],
     "tagger_trf.cfg": ["transformer", "crf_tagger"],
     "ner_trf.cfg": ["transformer", "crf_ner"],
@@ -94,7 +103,7 @@ def test_config_validates_and_initialises(name, pipe_names, tmp_path, request):
     }
     if "transformer" in pipe_names:
         overrides["paths.transformer_name"] = str(request.getfixturevalue("tiny_bert"))
-    if name == "ner_vectors.cfg":
+    if name.startswith("ner_vectors"):
         overrides["paths.vectors"] = str(write_vectors(tmp_path / "vectors"))
     config = load_config(CONFIGS / name, overrides=overrides, interpolate=False)
     assert config["system"]["gpu_allocator"] == "pytorch"
