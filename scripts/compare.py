@@ -55,6 +55,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = ("spacy-efficiency", "spacy-accuracy", "crf", "crf-accuracy")
 DEFAULT_SYSTEMS = ("spacy-efficiency", "spacy-accuracy", "crf")
 PRESETS = {"spacy-efficiency": "efficiency", "spacy-accuracy": "accuracy"}
+# Our systems: configs/TASK{SUFFIX}.cfg, or with vectors configs/TASK_vectors{SUFFIX}.cfg where there is one.
+OUR_CONFIG_SUFFIX = {"crf": "", "crf-accuracy": "_accuracy"}
 TASK_TITLES = {"tagger": "Part-of-speech tagging", "ner": "Named entity recognition"}
 # Where spaCy's CPU presets keep the word features of their shared tok2vec.
 PRESET_EMBED = ("components", "tok2vec", "model", "embed")
@@ -120,22 +122,18 @@ def prepare_config(
     RETURNS (Tuple[Path, Dict[str, Any]]): The config's path and extra overrides.
     """
     ours = configs_dir / f"{task}.cfg"
-    if system == "crf":
-        # With vectors, a task's own vectors config where there is one (ner_vectors.cfg).
-        with_vectors = configs_dir / f"{task}_vectors.cfg"
-        config = with_vectors if static_vectors and with_vectors.exists() else ours
-        return config, {"system.static_vectors": static_vectors}
-    if system == "crf-accuracy":
-        # With vectors, a task's own vectors accuracy config where there is one
-        # (ner_vectors_accuracy.cfg), as for crf.
-        with_vectors = configs_dir / f"{task}_vectors_accuracy.cfg"
-        config = with_vectors if static_vectors and with_vectors.exists() else configs_dir / f"{task}_accuracy.cfg"
+    if system in OUR_CONFIG_SUFFIX:
+        # With vectors, a task's own vectors config where there is one (ner_vectors.cfg,
+        # ner_vectors_accuracy.cfg).
+        suffix = OUR_CONFIG_SUFFIX[system]
+        plain, with_vectors = (configs_dir / f"{task}{part}{suffix}.cfg" for part in ("", "_vectors"))
+        config = with_vectors if static_vectors and with_vectors.exists() else plain
         if not config.exists():
-            have = sorted(p.name for p in configs_dir.glob("*_accuracy.cfg"))
+            have = sorted(p.name for p in configs_dir.glob(f"*{suffix}.cfg"))
             hint = f", or give vectors to train {with_vectors.name}" if with_vectors.exists() else ""
             raise FileNotFoundError(
-                f"Expected {config} for the system crf-accuracy, got no such file (accuracy "
-                f"configs here: {', '.join(have) or 'none'}). Leave crf-accuracy out of "
+                f"Expected {config} for the system {system}, got no such file (matching "
+                f"configs here: {', '.join(have) or 'none'}). Leave {system} out of "
                 f"--systems for the {task} task{hint}."
             )
         return config, {"system.static_vectors": static_vectors}
