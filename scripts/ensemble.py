@@ -1,13 +1,17 @@
-"""Test scores of several trained pipelines pooled into one: their CRF scores
-(emissions, transitions, start and end) are averaged and decoded as one CRF, a
-log-linear pool (product of experts). Each model alone is scored too, the way
+"""Test scores of several trained pipelines pooled into one: their scores
+(emissions, transitions, start and end) are averaged and decoded by their own output
+layer, a log-linear pool (product of experts). Each model alone is scored too, the way
 `spacy benchmark accuracy` scores it (spaCy's Corpus makes the Examples).
 
     python scripts/ensemble.py TEST.spacy OUTPUT.json MODEL MODEL [MODEL ...] [--component crf_ner]
 
 A diagnostic of what N models together reach, at N times the cost; not a component.
-The models must label with the same tags (e.g. seeds or variants of one config on one
-corpus).
+The models must label with the same tags and the same output layer (e.g. seeds or
+variants of one config on one corpus). What the mean of the scores pools depends on
+the layer, as each normalises in its own place:
+    crf      the sequence distributions: log p(y | x) is linear in the scores;
+    memm     each token's distribution given the previous tag, renormalised per step;
+    softmax  each token's distribution (the argmax of the mean log-probabilities).
 """
 import argparse
 import json
@@ -57,7 +61,7 @@ def model_outputs(nlp: Language, component: str, examples: List[Example], batch_
 
 
 def pool(outputs: Sequence[LabelerOutput]) -> LabelerOutput:
-    """The mean of the models' CRF scores, for the same Docs."""
+    """The mean of the models' scores, for the same Docs."""
     first = outputs[0]
     if any(out.lengths != first.lengths or out.doc_index != first.doc_index for out in outputs):
         raise ValueError("Expected outputs for the same Docs, got batches of different lengths.")
@@ -81,6 +85,11 @@ def pooled_scores(corpus: Path, models: Sequence[str], component: Optional[str] 
     names = [find_component(nlp, component) for nlp in nlps]
     pipes = [nlp.get_pipe(n) for nlp, n in zip(nlps, names)]
     for model, pipe in zip(models[1:], pipes[1:]):
+        if pipe.output_layer.name != pipes[0].output_layer.name:
+            raise ValueError(
+                f"Expected every model to use the output layer of {models[0]} ({pipes[0].output_layer.name!r}), "
+                f"got {pipe.output_layer.name!r} in {model}. Pool models of one output layer."
+            )
         if pipe.tag_names != pipes[0].tag_names:
             raise ValueError(
                 f"Expected every model to use the tags of {models[0]} ({len(pipes[0].tag_names)} tags), "

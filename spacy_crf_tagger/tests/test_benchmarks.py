@@ -570,11 +570,44 @@ def test_pool_averages_the_crf_scores(ensemble):
         ensemble.pool([LabelerOutput(a, [0, 1], [4, 3]), LabelerOutput(b, [0, 1], [4, 2])])
 
 
-def saved_tagger(path: Path, seed: int, tags=None) -> Path:
-    from .pipeline.util import TAGGED, tagged_examples, tagger_nlp, train
+def test_pooled_local_models_decode_the_pool_of_their_local_distributions(ensemble):
+    """Softmax and MEMM decode the mean scores as the renormalised geometric mean of the
+    models' local distributions (per token; per token given the previous tag)."""
+    import itertools
+
+    from spacy_crf_tagger.models.pytorch.output_layers import get_output_layer
+    from spacy_crf_tagger.models.sequence_labeler import LabelerOutput
+
+    from .util import random_potentials
+
+    lengths = [4, 3]
+    parts = [random_potentials(2, 4, 3, lengths, seed=s) for s in (0, 1, 2)]
+    pooled = ensemble.pool([LabelerOutput(p, [0, 1], lengths) for p in parts]).potentials
+    # softmax: the argmax of the mean log-probabilities per token
+    tags, _ = get_output_layer("softmax").decode(pooled)
+    mean_log_probs = torch.stack([torch.log_softmax(p.emissions, dim=2) for p in parts]).mean(0)
+    assert torch.equal(tags[pooled.mask], mean_log_probs.argmax(2)[pooled.mask])
+    # MEMM: the best path under q(y_t | y_t-1) ~ prod_m p_m(y_t | y_t-1) ** (1 / M), by enumeration
+    tags, _ = get_output_layer("memm").decode(pooled)
+
+    def local(p, b, t):  # log p_m(y_t | y_t-1), shape (K_prev, K); the first token has no previous tag
+        scores = (p.emissions[b, 0] + p.start).unsqueeze(0) if t == 0 else p.emissions[b, t] + p.transitions
+        return torch.log_softmax(scores, dim=-1)
+
+    for b, n in enumerate(lengths):
+        q = [torch.log_softmax(torch.stack([local(p, b, t) for p in parts]).mean(0), dim=-1) for t in range(n)]
+        best = max(
+            itertools.product(range(3), repeat=n),
+            key=lambda y: float(q[0][0, y[0]]) + sum(float(q[t][y[t - 1], y[t]]) for t in range(1, n)),
+        )
+        assert tags[b, :n].tolist() == list(best)
+
+
+def saved_tagger(path: Path, seed: int, tags=None, output: str = "crf") -> Path:
+    from .pipeline.util import TAGGED, small_model, tagged_examples, tagger_nlp, train
 
     fix_random_seed(seed)
-    nlp = tagger_nlp()
+    nlp = tagger_nlp(small_model(output=output))
     train(nlp, tagged_examples(nlp, TAGGED if tags is None else tags), steps=8)
     nlp.to_disk(path)
     return path
@@ -606,6 +639,14 @@ def test_a_model_pooled_with_itself_scores_as_spacy_scores_it(ensemble, tmp_path
     assert 0.0 <= written["pooled"]["tag_acc"] <= 1.0 and len(written["models"]) == 2
 
 
+@pytest.mark.parametrize("output", ["softmax", "memm"])
+def test_a_local_model_pooled_with_itself_scores_as_alone(ensemble, tmp_path, output):
+    corpus = tagged_corpus(tmp_path / "test.spacy")
+    model = saved_tagger(tmp_path / output, seed=0, output=output)
+    result = ensemble.pooled_scores(corpus, [str(model), str(model)])
+    assert result["pooled"]["tag_acc"] == pytest.approx(result["models"][0]["scores"]["tag_acc"])
+
+
 def test_ner_pooled_with_itself_scores_as_alone(ensemble, tmp_path):
     from .pipeline.util import entity_examples, train
 
@@ -626,5 +667,8 @@ def test_pooling_says_what_to_do(ensemble, tmp_path):
     fewer = saved_tagger(tmp_path / "b", seed=0, tags=[("Dogs bark", ["NNS", "VBP"])])
     with pytest.raises(ValueError, match=r"Expected every model to use the tags of .*a \(8 tags\), got 2 different ones in .*b\. Pool models"):
         ensemble.pooled_scores(corpus, [str(model), str(fewer)])
+    local = saved_tagger(tmp_path / "c", seed=0, output="softmax")
+    with pytest.raises(ValueError, match=r"Expected every model to use the output layer of .*a \('crf'\), got 'softmax' in .*c\. Pool models of one"):
+        ensemble.pooled_scores(corpus, [str(model), str(local)])
     with pytest.raises(ValueError, match=r"Expected the component 'crf_ner' in the pipeline, got CRF components \['crf_tagger'\]"):
         ensemble.pooled_scores(corpus, [str(model)], component="crf_ner")
