@@ -56,7 +56,7 @@ def test_component_default_is_the_shipped_model(factory, name):
     assert registry.fill({"model": default})["model"] == registry.fill({"model": shipped})["model"]
 
 
-def test_tagger_accuracy_config_is_tagger_cfg_but_for_the_characters_and_the_objective():
+def test_tagger_accuracy_config_is_tagger_cfg_but_for_the_characters_objective_and_width():
     """The two tagger configs are complete copies; keep them from drifting apart."""
     fast, accurate = (load_config(CONFIGS / name, interpolate=False) for name in ("tagger.cfg", "tagger_accuracy.cfg"))
     fast_model, accurate_model = (c["components"]["crf_tagger"].pop("model") for c in (fast, accurate))
@@ -64,6 +64,7 @@ def test_tagger_accuracy_config_is_tagger_cfg_but_for_the_characters_and_the_obj
     assert accurate_model.pop("char_cnn")["@architectures"] == "spacy-crf-tagger.CharLSTM.v1"
     assert accurate_model.pop("language_model") == 0.1
     assert accurate_model.pop("language_model_words") == 7500
+    assert (fast_model["encoder"].pop("hidden_size"), accurate_model["encoder"].pop("hidden_size")) == (200, 400)
     fast_model.pop("char_cnn")
     assert fast_model == accurate_model
 
