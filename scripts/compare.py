@@ -10,7 +10,7 @@ Systems, for each task (`tagger`: token.tag, `ner`: entities):
   spacy-accuracy     the same with `-o accuracy` (CNN tok2vec without `-G`)
   crf                ours, `configs/tagger.cfg` / `configs/ner.cfg`
   crf-accuracy       ours, `configs/TASK_accuracy.cfg` (`tagger_accuracy.cfg`: character
-                     BiLSTM + language-modelling objective), with --vectors
+                     BiLSTM + language-modelling objective + 400-unit BiLSTM), with --vectors
                      `configs/TASK_vectors_accuracy.cfg` where there is one
                      (`ner_vectors_accuracy.cfg`: character BiLSTM); only for tasks that
                      have one, and only when named in --systems
